@@ -1,0 +1,1 @@
+"""Pulumi components of keycloak-registry, one module per concern; settings.py is the only config reader."""

@@ -1,0 +1,114 @@
+"""A docker-v2 protocol client in a Keycloak realm, as a Pulumi dynamic resource.
+
+pulumi-keycloak has no such resource (pulumi-keycloak#87), so this provider calls the admin REST API.
+The provider object is serialized into the state with dill and run in another process: it keeps no
+session; every method builds its own ``KeycloakAdmin`` from the (secret) inputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+from urllib.parse import quote
+
+import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
+
+from .keycloak_admin import KeycloakAdmin
+
+PROTOCOL = "docker-v2"
+ALLOW_ALL_MAPPER = "docker-v2-allow-all-mapper"
+# Inputs that describe the client itself; the rest say how to reach the admin API.
+CLIENT_FIELDS = ("client_id", "name", "description", "enabled")
+CONNECTION_FIELDS = ("server_url", "admin_username", "admin_password")
+
+
+def client_representation(props: dict[str, Any]) -> dict[str, Any]:
+    """The admin-API body for the client these inputs describe."""
+    return {"clientId": props["client_id"], "name": props.get("name") or "", "description": props.get("description") or "",
+            "enabled": bool(props.get("enabled", True)), "protocol": PROTOCOL}
+
+
+def _admin(props: dict[str, Any]) -> KeycloakAdmin:
+    return KeycloakAdmin(props["server_url"].rstrip("/"), props["admin_username"], props["admin_password"])
+
+
+def _clients_path(realm: str) -> str:
+    return f"/{quote(realm)}/clients"
+
+
+class DockerV2ClientProvider(ResourceProvider):
+    """Create / read / diff / update / delete of one docker-v2 client."""
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        admin, path = _admin(props), _clients_path(props["realm"])
+        existing = admin.call("GET", path, params={"clientId": props["client_id"]}).json()
+        if existing:  # adopt the client that is already there instead of failing on a duplicate clientId
+            client = existing[0]
+            if client.get("protocol") != PROTOCOL:
+                raise ValueError(f"realm {props['realm']} already has a client {props['client_id']} with protocol "
+                                 f"{client.get('protocol')}; expected {PROTOCOL}: delete or rename it")
+            client_uuid = client["id"]
+            admin.call("PUT", f"{path}/{client_uuid}", json={**client, **client_representation(props)})
+        else:
+            response = admin.call("POST", path, json=client_representation(props), expect=(201,))
+            client_uuid = response.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+        self._ensure_allow_all_mapper(admin, f"{path}/{client_uuid}")
+        return CreateResult(client_uuid, {**props, **self._observed(admin, path, client_uuid)})
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        admin, path = _admin(props), _clients_path(props["realm"])
+        response = admin.call("GET", f"{path}/{id_}", expect=(200, 404))
+        if response.status_code == 404:
+            return ReadResult(None, None)  # deleted outside Pulumi: the engine plans a create
+        state = {**props, **self._from_server(response.json())}
+        return ReadResult(id_, state)
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = ["realm"] if olds.get("realm") != news.get("realm") else []
+        changed = [k for k in CLIENT_FIELDS + CONNECTION_FIELDS if olds.get(k) != news.get(k)]
+        return DiffResult(changes=bool(changed or replaces), replaces=replaces, delete_before_replace=True)
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        admin, path = _admin(news), _clients_path(news["realm"])
+        current = admin.call("GET", f"{path}/{id_}").json()
+        admin.call("PUT", f"{path}/{id_}", json={**current, **client_representation(news)})
+        return UpdateResult({**news, **self._observed(admin, path, id_)})
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        _admin(props).call("DELETE", f"{_clients_path(props['realm'])}/{id_}", expect=(204, 404))
+
+    @staticmethod
+    def _from_server(client: dict[str, Any]) -> dict[str, Any]:
+        return {"client_id": client["clientId"], "name": client.get("name") or "",
+                "description": client.get("description") or "", "enabled": bool(client.get("enabled")),
+                "protocol": client.get("protocol")}
+
+    def _observed(self, admin: KeycloakAdmin, path: str, client_uuid: str) -> dict[str, Any]:
+        return self._from_server(admin.call("GET", f"{path}/{client_uuid}").json())
+
+    @staticmethod
+    def _ensure_allow_all_mapper(admin: KeycloakAdmin, client_path: str) -> None:
+        """Tokens carry the requested access only through this mapper; add it unless Keycloak already did."""
+        mappers = admin.call("GET", f"{client_path}/protocol-mappers/models").json()
+        if not any(m.get("protocolMapper") == ALLOW_ALL_MAPPER for m in mappers):
+            admin.call("POST", f"{client_path}/protocol-mappers/models", expect=(201,), json={
+                "name": "Allow All", "protocol": PROTOCOL, "protocolMapper": ALLOW_ALL_MAPPER, "config": {}})
+
+
+class DockerV2Client(Resource):
+    """The registry's client: its clientId is the token ``service`` and ``aud``."""
+
+    client_id: pulumi.Output[str]
+    realm: pulumi.Output[str]
+    protocol: pulumi.Output[str]
+
+    def __init__(self, name: str, *, server_url: pulumi.Input[str], admin_username: pulumi.Input[str],
+                 admin_password: pulumi.Input[str], realm: pulumi.Input[str], client_id: pulumi.Input[str],
+                 description: pulumi.Input[str] = "", enabled: pulumi.Input[bool] = True,
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        secret_outputs = pulumi.ResourceOptions(additional_secret_outputs=["admin_password"])
+        super().__init__(DockerV2ClientProvider(), name, {
+            "server_url": server_url, "admin_username": admin_username, "admin_password": pulumi.Output.secret(admin_password),
+            "realm": realm, "client_id": client_id, "name": client_id, "description": description, "enabled": enabled,
+            "protocol": None,
+        }, pulumi.ResourceOptions.merge(secret_outputs, opts))

@@ -1,0 +1,125 @@
+"""Keycloak 26 (`kc.sh start`, docker feature on) on the database, behind a Service and optional Ingress.
+
+``keycloak_env`` is the single source of Keycloak's settings: the Deployment renders it into the pod and
+the local test environment starts the real server from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from . import kube
+from .passwords import generated_password
+from .database import DatabaseEndpoint
+from .settings import KeycloakSettings
+
+NAME = "keycloak"
+ADMIN_SECRET = "keycloak-bootstrap-admin"
+USER_ID = 1000  # the keycloak user of quay.io/keycloak/keycloak
+SERVICE_PORT = 80
+
+
+@dataclass(frozen=True)
+class Listen:
+    """Where the server binds; the pod uses the defaults, local test runs loopback ports."""
+
+    host: str = "0.0.0.0"
+    http_port: int = 8080
+    management_port: int = 9000
+
+
+def keycloak_env(kc: KeycloakSettings, db: DatabaseEndpoint, listen: Listen = Listen()) -> list[tuple[str, kube.EnvValue]]:
+    """Keycloak's server configuration, one KC_* variable per setting (keycloak.org server guides)."""
+    env: list[tuple[str, kube.EnvValue]] = [
+        ("KC_FEATURES", "docker"),  # the docker-v2 protocol; a build option, `start` rebuilds for it
+        ("KC_DB", db.engine),
+        ("KC_DB_URL_HOST", db.host),
+        ("KC_DB_URL_PORT", str(db.port)),
+        ("KC_DB_URL_DATABASE", db.name),
+        ("KC_DB_USERNAME", kube.SecretRef(db.credentials_secret, "username")),
+        ("KC_DB_PASSWORD", kube.SecretRef(db.credentials_secret, "password")),
+        # Pinned, so token `iss` is the same whichever address a client used: the registry checks it.
+        ("KC_HOSTNAME", kc.public_url),
+        ("KC_HTTP_ENABLED", "true"),  # TLS ends at the Ingress (or there is none on a dev cluster)
+        ("KC_HTTP_HOST", listen.host),
+        ("KC_HTTP_PORT", str(listen.http_port)),
+        ("KC_HTTP_MANAGEMENT_PORT", str(listen.management_port)),
+        ("KC_HEALTH_ENABLED", "true"),
+        ("KC_METRICS_ENABLED", "true"),
+        ("KC_CACHE", "local"),  # one replica: no cluster discovery needed
+        ("KC_BOOTSTRAP_ADMIN_USERNAME", kube.SecretRef(ADMIN_SECRET, "username")),
+        ("KC_BOOTSTRAP_ADMIN_PASSWORD", kube.SecretRef(ADMIN_SECRET, "password")),
+    ]
+    if kc.exposure.ingress:
+        env.append(("KC_PROXY_HEADERS", "xforwarded"))
+    return env
+
+
+class Keycloak(pulumi.ComponentResource):
+    """The Keycloak server; ``admin_url`` resolves only once the Deployment is ready (the readiness gate)."""
+
+    def __init__(self, name: str, kc: KeycloakSettings, db: DatabaseEndpoint, database: pulumi.Resource,
+                 namespace: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None):
+        super().__init__(kube.component_type("Keycloak"), name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        ns = namespace
+
+        if kc.admin_password:
+            self.admin_password = pulumi.Output.secret(kc.admin_password)
+        else:
+            self.admin_password = generated_password(f"{name}-admin-password", self)
+        self.admin_username = kc.admin_username
+        self.admin_secret = k8s.core.v1.Secret(
+            ADMIN_SECRET,
+            metadata=kube.metadata(ADMIN_SECRET, ns, kube.KEYCLOAK),
+            string_data={"username": kc.admin_username, "password": self.admin_password},
+            opts=child,
+        )
+
+        listen = Listen()
+
+        def http_probe(path: str, **kwargs) -> k8s.core.v1.ProbeArgs:
+            return k8s.core.v1.ProbeArgs(
+                http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port="management"), **kwargs)
+
+        self.deployment = k8s.apps.v1.Deployment(
+            NAME,
+            metadata=kube.metadata(NAME, ns, kube.KEYCLOAK, kc.version),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=1,
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),  # local cache: one server at a time
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=kube.labels(kube.KEYCLOAK)),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=kube.labels(kube.KEYCLOAK)),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        security_context=kube.pod_security(USER_ID),
+                        containers=[k8s.core.v1.ContainerArgs(
+                            name=NAME,
+                            image=kc.image,
+                            args=["start"],
+                            env=kube.env_vars(keycloak_env(kc, db, listen)),
+                            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=listen.http_port),
+                                   k8s.core.v1.ContainerPortArgs(name="management", container_port=listen.management_port)],
+                            resources=kube.resources(kc.resources),
+                            security_context=kube.container_security(),
+                            startup_probe=http_probe("/health/started", period_seconds=5, failure_threshold=120),
+                            readiness_probe=http_probe("/health/ready", period_seconds=10),
+                            liveness_probe=http_probe("/health/live", period_seconds=20, failure_threshold=6),
+                        )],
+                    ),
+                ),
+            ),
+            # Starts only once the database is ready (pulumi-kubernetes awaits the StatefulSet).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[database]),
+        )
+        self.service = kube.service(NAME, ns, kube.KEYCLOAK, SERVICE_PORT, listen.http_port, kc.exposure, self)
+        self.ingress = kube.ingress(NAME, ns, kube.KEYCLOAK, NAME, SERVICE_PORT, kc.exposure, self)
+
+        # Readiness gate: unknown until the Deployment reports ready (unknown throughout the preview of a new
+        # stack), so a provider configured from it never logs in to a Keycloak that does not exist yet.
+        self.admin_url = pulumi.Output.all(self.deployment.status, self.service.metadata).apply(lambda _: kc.admin_url)
+        self.public_url = kc.public_url
+        self.register_outputs({"adminUrl": self.admin_url, "publicUrl": kc.public_url})

@@ -1,0 +1,50 @@
+"""A minimal client for Keycloak's admin REST API, for what pulumi-keycloak cannot do.
+
+It holds plain values only (no session), so objects that keep one survive Pulumi's dill serialization.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+from urllib.parse import quote
+
+import requests
+
+TIMEOUT_SECONDS = 30
+
+
+class KeycloakApiError(RuntimeError):
+    """The admin API answered something other than what the call expected."""
+
+    def __init__(self, method: str, url: str, status: int, body: str):
+        self.status = status
+        super().__init__(f"Keycloak admin API {method} {url} answered {status}: {body.strip()[:500] or '(empty body)'}")
+
+
+@dataclass(frozen=True)
+class KeycloakAdmin:
+    base_url: str
+    username: str
+    password: str
+    login_realm: str = "master"
+
+    def _token(self, session: requests.Session) -> str:
+        url = f"{self.base_url}/realms/{quote(self.login_realm)}/protocol/openid-connect/token"
+        response = session.post(url, data={"grant_type": "password", "client_id": "admin-cli",
+                                           "username": self.username, "password": self.password},
+                                timeout=TIMEOUT_SECONDS)
+        if response.status_code != 200:
+            raise KeycloakApiError("POST", url, response.status_code, response.text)
+        return response.json()["access_token"]
+
+    def call(self, method: str, path: str, json: Any = None, expect: tuple[int, ...] = (200, 201, 204),
+             params: Optional[dict] = None) -> requests.Response:
+        """One admin call (path below /admin/realms) with a fresh session and token; other statuses raise."""
+        url = f"{self.base_url}/admin/realms{path}"
+        with requests.Session() as session:
+            session.headers["Authorization"] = f"Bearer {self._token(session)}"
+            response = session.request(method, url, json=json, params=params, timeout=TIMEOUT_SECONDS)
+        if response.status_code not in expect:
+            raise KeycloakApiError(method, url, response.status_code, response.text)
+        return response

@@ -1,0 +1,10 @@
+"""Generated credentials: pulumi-random keeps them stable across updates, Output.secret keeps them encrypted."""
+
+import pulumi
+import pulumi_random as random
+
+
+def generated_password(name: str, parent: pulumi.Resource, length: int = 32) -> pulumi.Output[str]:
+    """A random alphanumeric password (safe in env vars, URLs and YAML), secret wherever it flows."""
+    password = random.RandomPassword(name, length=length, special=False, opts=pulumi.ResourceOptions(parent=parent))
+    return pulumi.Output.secret(password.result)

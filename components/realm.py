@@ -1,0 +1,105 @@
+"""The realm side of the registry: realm, access group and role, users, the docker-v2 client and the
+docker authentication flow that turns away users outside the group."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_keycloak as keycloak
+
+from . import kube
+from .passwords import generated_password
+from .docker_client import DockerV2Client
+from .settings import RealmSettings
+
+DOCKER_AUTHENTICATOR = "docker-http-basic-authenticator"
+CONDITION_USER_ROLE = "conditional-user-role"
+DENY_ACCESS = "deny-access-authenticator"
+
+
+def go_duration(seconds: int) -> str:
+    """Keycloak's provider stores durations in Go's canonical form (300 -> "5m0s"); matching it avoids a perpetual diff."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"
+
+
+def flow_aliases(realm: RealmSettings) -> tuple[str, str]:
+    """Aliases of the restricted docker flow and of its deny-outsiders sub-flow."""
+    return f"docker auth {realm.group}", f"deny outside {realm.group}"
+
+
+class RealmConfiguration(pulumi.ComponentResource):
+    """Everything inside the realm; all children use the explicit, readiness-gated Keycloak provider."""
+
+    def __init__(self, name: str, realm: RealmSettings, provider: keycloak.Provider, admin_url: pulumi.Input[str],
+                 admin_username: pulumi.Input[str], admin_password: pulumi.Input[str],
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__(kube.component_type("RealmConfiguration"), name, None, opts)
+        kc = pulumi.ResourceOptions(parent=self, provider=provider)
+
+        self.realm = keycloak.Realm(
+            f"{name}-realm", realm=realm.name, enabled=True, display_name="Container registry",
+            access_token_lifespan=go_duration(realm.token_lifespan_seconds), opts=kc)
+        realm_id = self.realm.id
+
+        self.group = keycloak.Group(f"{name}-group", realm_id=realm_id, name=realm.group, opts=kc)
+        self.role = keycloak.Role(f"{name}-access-role", realm_id=realm_id, name=realm.access_role,
+                                  description=f"May obtain registry tokens (granted through group {realm.group})", opts=kc)
+        keycloak.GroupRoles(f"{name}-group-roles", realm_id=realm_id, group_id=self.group.id,
+                            role_ids=[self.role.id], opts=kc)
+
+        self.passwords: dict[str, pulumi.Output[str]] = {}
+        self.users: list[keycloak.User] = []
+        for username in realm.users:
+            given = realm.user_passwords.get(username)
+            password = pulumi.Output.secret(given) if given else generated_password(
+                f"{name}-user-{username}-password", self, length=24)
+            user = keycloak.User(
+                f"{name}-user-{username}", realm_id=realm_id, username=username, enabled=True,
+                initial_password=keycloak.UserInitialPasswordArgs(value=password, temporary=False), opts=kc)
+            keycloak.UserGroups(f"{name}-user-{username}-groups", realm_id=realm_id, user_id=user.id,
+                                group_ids=[self.group.id], opts=kc)
+            self.passwords[username] = password
+            self.users.append(user)
+
+        self.client = DockerV2Client(
+            f"{name}-docker-client", server_url=admin_url, admin_username=admin_username, admin_password=admin_password,
+            realm=self.realm.realm, client_id=realm.client_id,
+            description="Container registry token service (docker-v2 protocol)",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.realm]))
+
+        if realm.restrict_to_group:
+            self._restrict_docker_flow(name, realm, realm_id, kc)
+        self.register_outputs({"realm": self.realm.realm, "clientId": self.client.client_id,
+                               "usernames": list(realm.users)})
+
+    def _restrict_docker_flow(self, name: str, realm: RealmSettings, realm_id: pulumi.Output[str],
+                              kc: pulumi.ResourceOptions) -> None:
+        """Docker Authenticator, then a conditional sub-flow that denies users without the group's role."""
+        flow_alias, subflow_alias = flow_aliases(realm)
+        flow = keycloak.authentication.Flow(f"{name}-docker-flow", realm_id=realm_id, alias=flow_alias,
+                                            provider_id="basic-flow", opts=kc)
+        basic_auth = keycloak.authentication.Execution(
+            f"{name}-docker-basic-auth", realm_id=realm_id, parent_flow_alias=flow.alias,
+            authenticator=DOCKER_AUTHENTICATOR, requirement="REQUIRED", priority=10, opts=kc)
+        subflow = keycloak.authentication.Subflow(
+            f"{name}-deny-outsiders", realm_id=realm_id, parent_flow_alias=flow.alias, alias=subflow_alias,
+            provider_id="basic-flow", requirement="CONDITIONAL", priority=20,
+            opts=pulumi.ResourceOptions.merge(kc, pulumi.ResourceOptions(depends_on=[basic_auth])))
+        condition = keycloak.authentication.Execution(
+            f"{name}-lacks-access-role", realm_id=realm_id, parent_flow_alias=subflow.alias,
+            authenticator=CONDITION_USER_ROLE, requirement="REQUIRED", priority=10, opts=kc)
+        keycloak.authentication.ExecutionConfig(
+            f"{name}-lacks-access-role-config", realm_id=realm_id, execution_id=condition.id,
+            alias=f"lacks {realm.access_role}", config={"condUserRole": realm.access_role, "negate": "true"}, opts=kc)
+        deny = keycloak.authentication.Execution(
+            f"{name}-deny-access", realm_id=realm_id, parent_flow_alias=subflow.alias, authenticator=DENY_ACCESS,
+            requirement="REQUIRED", priority=20,
+            opts=pulumi.ResourceOptions.merge(kc, pulumi.ResourceOptions(depends_on=[condition])))
+        keycloak.authentication.Bindings(
+            f"{name}-docker-flow-binding", realm_id=realm_id, docker_authentication_flow=flow.alias,
+            opts=pulumi.ResourceOptions.merge(kc, pulumi.ResourceOptions(depends_on=[deny])))

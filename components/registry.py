@@ -1,0 +1,166 @@
+"""The registry (CNCF distribution) with token auth against the realm's docker-v2 endpoint.
+
+``registry_config`` renders config.yml; the Deployment mounts it from a Secret and the local test
+environment starts the real registry binaries from the very same function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from . import kube
+from .passwords import generated_password
+from .settings import RegistrySettings, Settings
+from .signing_keys import BUNDLE_FILE, JWKS_FILE
+
+NAME = "registry"
+CONFIG_SECRET = "registry-config"
+CONFIG_FILE = "config.yml"
+CONFIG_DIR = "/etc/registry"
+CERT_DIR = "/etc/registry/certs"
+DATA_DIR = "/var/lib/registry"
+HTTP_PORT = 5000
+DEBUG_PORT = 5001  # /debug/health and metrics, kept off the public port
+USER_ID = 1000
+
+
+@dataclass(frozen=True)
+class TokenAuth:
+    """What the registry tells clients (realm, service) and what it checks in tokens (service = aud, issuer = iss)."""
+
+    realm: str
+    service: str
+    issuer: str
+
+
+def token_auth(settings: Settings) -> TokenAuth:
+    issuer = f"{settings.keycloak.public_url}/realms/{settings.realm.name}"
+    return TokenAuth(realm=f"{issuer}/protocol/docker-v2/auth", service=settings.realm.client_id, issuer=issuer)
+
+
+def registry_config(registry: RegistrySettings, token: TokenAuth, http_secret: str, *,
+                    addr: str = f":{HTTP_PORT}", debug_addr: str = f":{DEBUG_PORT}",
+                    data_dir: str = DATA_DIR, cert_dir: str = CERT_DIR) -> dict:
+    """config.yml for either registry line; 3.x also gets the JWKS because it cannot match libtrust kids."""
+    auth = {"realm": token.realm, "service": token.service, "issuer": token.issuer,
+            "rootcertbundle": f"{cert_dir}/{BUNDLE_FILE}"}
+    if registry.line == "3":
+        auth["jwks"] = f"{cert_dir}/{JWKS_FILE}"
+    if registry.storage == "s3" and registry.s3:
+        s3 = {"bucket": registry.s3.bucket, "region": registry.s3.region}
+        if registry.s3.endpoint:
+            s3["regionendpoint"] = registry.s3.endpoint
+            s3["forcepathstyle"] = True
+        if registry.s3.access_key:
+            s3["accesskey"] = registry.s3.access_key
+            s3["secretkey"] = registry.s3.secret_key
+        storage: dict = {"s3": s3}
+    else:
+        storage = {"filesystem": {"rootdirectory": data_dir}}
+    storage["delete"] = {"enabled": True}
+    return {
+        "version": 0.1,
+        "log": {"level": "info", "formatter": "text"},
+        "storage": storage,
+        "http": {"addr": addr, "secret": http_secret, "debug": {"addr": debug_addr},
+                 "headers": {"X-Content-Type-Options": ["nosniff"]}},
+        "auth": {"token": auth},
+        "health": {"storagedriver": {"enabled": True, "interval": "10s", "threshold": 3}},
+    }
+
+
+def render_config(config: dict) -> str:
+    return yaml.safe_dump(config, sort_keys=True)
+
+
+def registry_env(registry: RegistrySettings) -> list[tuple[str, kube.EnvValue]]:
+    """3.x exports OpenTelemetry traces by default; without a collector that only logs errors."""
+    return [("OTEL_TRACES_EXPORTER", "none")] if registry.line == "3" else []
+
+
+class Registry(pulumi.ComponentResource):
+    """Deployment, config Secret, storage, Service and Ingress of the registry."""
+
+    def __init__(self, name: str, settings: Settings, namespace: pulumi.Input[str],
+                 signing_files: pulumi.Output[dict], signing_secret: k8s.core.v1.Secret,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__(kube.component_type("Registry"), name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        registry = settings.registry
+        ns = namespace
+        self.token = token_auth(settings)
+
+        http_secret = generated_password(f"{name}-http-secret", self, length=48)
+        config_text = http_secret.apply(lambda secret: render_config(registry_config(registry, self.token, secret)))
+        config_secret = k8s.core.v1.Secret(
+            CONFIG_SECRET, metadata=kube.metadata(CONFIG_SECRET, ns, kube.REGISTRY),
+            string_data={CONFIG_FILE: config_text}, opts=child)
+
+        volumes = [
+            k8s.core.v1.VolumeArgs(name="config", secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=config_secret.metadata.name)),
+            k8s.core.v1.VolumeArgs(name="certs", secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=signing_secret.metadata.name)),
+        ]
+        mounts = [k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONFIG_DIR, read_only=True),
+                  k8s.core.v1.VolumeMountArgs(name="certs", mount_path=CERT_DIR, read_only=True)]
+        claim: Optional[k8s.core.v1.PersistentVolumeClaim] = None
+        if registry.storage == "filesystem":
+            claim = k8s.core.v1.PersistentVolumeClaim(
+                f"{NAME}-data", metadata=kube.metadata(f"{NAME}-data", ns, kube.REGISTRY),
+                spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                    access_modes=["ReadWriteOnce"], storage_class_name=registry.storage_class or None,
+                    resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": registry.storage_size})),
+                opts=child)
+            volumes.append(k8s.core.v1.VolumeArgs(name="data", persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
+                claim_name=claim.metadata.name)))
+            mounts.append(k8s.core.v1.VolumeMountArgs(name="data", mount_path=DATA_DIR))
+
+        # A new key or config changes these, so Kubernetes rolls the pods (the registry never reloads them).
+        annotations = {
+            "checksum/config": config_text.apply(kube.checksum),
+            "checksum/signing-certs": signing_files.apply(lambda files: kube.checksum(*(files[k] for k in sorted(files)))),
+        }
+        health = k8s.core.v1.HTTPGetActionArgs(path="/debug/health", port="debug")
+        self.deployment = k8s.apps.v1.Deployment(
+            NAME,
+            metadata=kube.metadata(NAME, ns, kube.REGISTRY, registry.version),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=registry.replicas,
+                # A ReadWriteOnce volume cannot be attached to the old and the new pod at once.
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate" if claim else "RollingUpdate"),
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=kube.labels(kube.REGISTRY)),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=kube.labels(kube.REGISTRY), annotations=annotations),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        security_context=kube.pod_security(USER_ID),
+                        containers=[k8s.core.v1.ContainerArgs(
+                            name=NAME,
+                            image=registry.image,
+                            command=["registry", "serve", f"{CONFIG_DIR}/{CONFIG_FILE}"],
+                            env=kube.env_vars(registry_env(registry)),
+                            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=HTTP_PORT),
+                                   k8s.core.v1.ContainerPortArgs(name="debug", container_port=DEBUG_PORT)],
+                            volume_mounts=mounts,
+                            resources=kube.resources(registry.resources),
+                            security_context=kube.container_security(),
+                            readiness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=10),
+                            liveness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=20, failure_threshold=6),
+                        )],
+                        volumes=volumes,
+                    ),
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[config_secret, signing_secret]),
+        )
+        self.service = kube.service(NAME, ns, kube.REGISTRY, HTTP_PORT, HTTP_PORT, registry.exposure, self)
+        self.ingress = kube.ingress(NAME, ns, kube.REGISTRY, NAME, HTTP_PORT, registry.exposure, self, annotations={
+            "nginx.ingress.kubernetes.io/proxy-body-size": registry.ingress_max_body_size,
+            "nginx.ingress.kubernetes.io/proxy-request-buffering": "off",
+            "nginx.ingress.kubernetes.io/proxy-read-timeout": "600",
+            "nginx.ingress.kubernetes.io/proxy-send-timeout": "600",
+        })
+        self.register_outputs({"url": registry.public_url, "tokenRealm": self.token.realm})

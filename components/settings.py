@@ -1,0 +1,484 @@
+"""The one place where stack configuration is read and validated.
+
+Every config key is declared once in ``CONFIG_KEYS`` (type, default, description); ``parse_settings``
+turns raw values into a frozen ``Settings`` tree or raises one ``SettingsError`` that lists every
+problem, before any resource is registered. Components take ``Settings`` and never read config.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional
+from urllib.parse import urlsplit
+
+PROJECT = "keycloak-registry"
+
+# Pinned images. The integration tests install the same versions as local processes.
+KEYCLOAK_VERSION = "26.7.3"
+REGISTRY_VERSION = "3.1.2"
+REGISTRY_LEGACY_VERSION = "2.8.3"
+DATABASE_VERSIONS = {"mysql": "8.4.7", "mariadb": "11.4.8"}
+# Server lines Keycloak 26 supports (keycloak.org "Configuring the database").
+SUPPORTED_DATABASE_LINES = {"mysql": ("8.0", "8.4"), "mariadb": ("10.6", "10.11", "11.4", "11.8")}
+DATABASE_IMAGES = {"mysql": "docker.io/library/mysql", "mariadb": "docker.io/library/mariadb"}
+KEYCLOAK_IMAGE = "quay.io/keycloak/keycloak"
+REGISTRY_IMAGE = "docker.io/library/registry"
+
+
+class SettingsError(ValueError):
+    """Invalid stack configuration; the message lists every offending key, its value and the expected form."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid stack configuration:\n  - " + "\n  - ".join(problems))
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    name: str
+    type: str  # string | integer | boolean | array (the Pulumi.yaml config types)
+    default: Any
+    description: str
+    secret: bool = False
+
+
+CONFIG_KEYS: tuple[ConfigKey, ...] = (
+    ConfigKey("namespace", "string", "registry", "Kubernetes namespace that holds every object."),
+    ConfigKey("resourceProfile", "string", "small", "Requests/limits for all workloads: small, medium or large."),
+    ConfigKey("databaseEngine", "string", "mysql", "Keycloak's database server: mysql or mariadb."),
+    ConfigKey("databaseVersion", "string", "", "Database image tag; empty = the pinned version of the engine."),
+    ConfigKey("databaseStorageSize", "string", "5Gi", "Size of the database volume (Kubernetes quantity)."),
+    ConfigKey("databaseStorageClass", "string", "", "StorageClass of the database PVC; empty = cluster default."),
+    ConfigKey("databaseHostPath", "string", "", "Node directory for a hostPath PV (single-node dev clusters); empty = none."),
+    ConfigKey("keycloakVersion", "string", KEYCLOAK_VERSION, "Keycloak 26.x image tag."),
+    ConfigKey("keycloakPublicUrl", "string", "", "Keycloak's public base URL (KC_HOSTNAME); token issuer and realm derive from it. Required."),
+    ConfigKey("keycloakAdminUrl", "string", "", "URL Pulumi uses for Keycloak's admin API; empty = keycloakPublicUrl."),
+    ConfigKey("keycloakAdminUsername", "string", "registry-admin", "Bootstrap admin user of the master realm."),
+    ConfigKey("keycloakAdminPassword", "string", "", "Bootstrap admin password (set with --secret); empty = generated.", secret=True),
+    ConfigKey("keycloakServiceType", "string", "ClusterIP", "Keycloak Service type: ClusterIP or NodePort."),
+    ConfigKey("keycloakNodePort", "integer", 30080, "Node port of Keycloak when keycloakServiceType is NodePort."),
+    ConfigKey("keycloakIngress", "boolean", False, "Expose Keycloak through an Ingress for the host of keycloakPublicUrl (TLS when https)."),
+    ConfigKey("realm", "string", "registry", "Keycloak realm holding the registry client, group and users (never master)."),
+    ConfigKey("clientId", "string", "registry", "docker-v2 client id; also the registry's token service."),
+    ConfigKey("group", "string", "registry-users", "Group whose members may obtain registry tokens."),
+    ConfigKey("restrictToGroup", "boolean", True, "Deny registry tokens to realm users outside the group."),
+    ConfigKey("users", "array", ["developer"], "Usernames created in the realm and added to the group."),
+    ConfigKey("userPasswords", "string", "", "Secret JSON object username -> password; users not listed get generated passwords.", secret=True),
+    ConfigKey("tokenLifespanSeconds", "integer", 300, "Lifetime of registry tokens (realm access-token lifespan)."),
+    ConfigKey("registryVersion", "string", REGISTRY_VERSION, f"Registry image tag: the 3.x line or 2.8.x (e.g. {REGISTRY_LEGACY_VERSION})."),
+    ConfigKey("registryPublicUrl", "string", "", "URL clients use for the registry, e.g. https://registry.example.com. Required."),
+    ConfigKey("registryServiceType", "string", "ClusterIP", "Registry Service type: ClusterIP or NodePort."),
+    ConfigKey("registryNodePort", "integer", 30500, "Node port of the registry when registryServiceType is NodePort."),
+    ConfigKey("registryIngress", "boolean", False, "Expose the registry through an Ingress for the host of registryPublicUrl (TLS when https)."),
+    ConfigKey("registryReplicas", "integer", 1, "Registry pods; more than one needs registryStorage s3."),
+    ConfigKey("registryStorage", "string", "filesystem", "Blob storage: filesystem (PVC) or s3."),
+    ConfigKey("registryStorageSize", "string", "20Gi", "Size of the registry PVC (filesystem storage)."),
+    ConfigKey("registryStorageClass", "string", "", "StorageClass of the registry PVC; empty = cluster default."),
+    ConfigKey("s3Bucket", "string", "", "S3 bucket (registryStorage s3)."),
+    ConfigKey("s3Region", "string", "us-east-1", "S3 region (registryStorage s3)."),
+    ConfigKey("s3Endpoint", "string", "", "S3-compatible endpoint URL; empty = AWS."),
+    ConfigKey("s3AccessKey", "string", "", "S3 access key (set with --secret); empty = the node's IAM role.", secret=True),
+    ConfigKey("s3SecretKey", "string", "", "S3 secret key (set with --secret).", secret=True),
+    ConfigKey("ingressClass", "string", "nginx", "IngressClass of both Ingresses."),
+    ConfigKey("ingressMaxBodySize", "string", "0", "Request body limit of the registry Ingress (nginx proxy-body-size); 0 = unlimited, fit for image layers."),
+    ConfigKey("clusterIssuer", "string", "", "cert-manager ClusterIssuer for the Ingress TLS certificates; empty = bring your own TLS Secrets."),
+)
+KEYS_BY_NAME = {key.name: key for key in CONFIG_KEYS}
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu_request: str
+    memory_request: str
+    cpu_limit: str
+    memory_limit: str
+
+
+# Workload sizes per profile: (database, keycloak, registry).
+RESOURCE_PROFILES: dict[str, tuple[Resources, Resources, Resources]] = {
+    "small": (
+        Resources("100m", "384Mi", "1", "768Mi"),
+        Resources("250m", "768Mi", "2", "1Gi"),
+        Resources("50m", "64Mi", "500m", "256Mi"),
+    ),
+    "medium": (
+        Resources("250m", "1Gi", "2", "2Gi"),
+        Resources("500m", "1536Mi", "2", "2Gi"),
+        Resources("100m", "128Mi", "1", "512Mi"),
+    ),
+    "large": (
+        Resources("1", "2Gi", "4", "4Gi"),
+        Resources("1", "2Gi", "4", "3Gi"),
+        Resources("250m", "256Mi", "2", "1Gi"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """How a workload is reached: its Service type and, optionally, an Ingress for the public URL's host."""
+
+    public_url: str
+    service_type: str
+    node_port: int
+    ingress: bool
+    ingress_class: str
+    cluster_issuer: str
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.public_url).netloc
+
+    @property
+    def hostname(self) -> str:
+        return urlsplit(self.public_url).hostname or ""
+
+    @property
+    def tls(self) -> bool:
+        return urlsplit(self.public_url).scheme == "https"
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    engine: str
+    version: str
+    storage_size: str
+    storage_class: str
+    host_path: str
+    resources: Resources
+    name: str = "keycloak"
+    user: str = "keycloak"
+    port: int = 3306
+
+    @property
+    def image(self) -> str:
+        return f"{DATABASE_IMAGES[self.engine]}:{self.version}"
+
+
+@dataclass(frozen=True)
+class KeycloakSettings:
+    version: str
+    exposure: Exposure
+    admin_url: str
+    admin_username: str
+    admin_password: str  # empty = generated
+    resources: Resources
+
+    @property
+    def image(self) -> str:
+        return f"{KEYCLOAK_IMAGE}:{self.version}"
+
+    @property
+    def public_url(self) -> str:
+        return self.exposure.public_url
+
+
+@dataclass(frozen=True)
+class RealmSettings:
+    name: str
+    client_id: str
+    group: str
+    restrict_to_group: bool
+    users: tuple[str, ...]
+    user_passwords: Mapping[str, str]  # given passwords; the rest are generated
+    token_lifespan_seconds: int
+
+    @property
+    def access_role(self) -> str:
+        """Realm role the group carries; the docker flow denies users without it."""
+        return f"{self.group}-access"
+
+
+@dataclass(frozen=True)
+class S3Storage:
+    bucket: str
+    region: str
+    endpoint: str
+    access_key: str
+    secret_key: str
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    version: str
+    exposure: Exposure
+    replicas: int
+    storage: str  # filesystem | s3
+    storage_size: str
+    storage_class: str
+    s3: Optional[S3Storage]
+    ingress_max_body_size: str
+    resources: Resources
+
+    @property
+    def image(self) -> str:
+        return f"{REGISTRY_IMAGE}:{self.version}"
+
+    @property
+    def line(self) -> str:
+        """The release line, "3" or "2.8": they match token signing keys differently (see registry_config)."""
+        return "2.8" if self.version.startswith("2.8.") else "3"
+
+    @property
+    def host(self) -> str:
+        return self.exposure.host
+
+    @property
+    def public_url(self) -> str:
+        return self.exposure.public_url
+
+
+@dataclass(frozen=True)
+class Settings:
+    namespace: str
+    database: DatabaseSettings
+    keycloak: KeycloakSettings
+    realm: RealmSettings
+    registry: RegistrySettings
+
+
+# --- parsing -------------------------------------------------------------------------------------
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,254}$")
+CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+REALM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,35}$")
+QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$")
+BODY_SIZE = re.compile(r"^[0-9]+[kKmMgG]?$")
+SEMVER = re.compile(r"^([0-9]+)\.([0-9]+)\.([0-9]+)$")
+SERVICE_TYPES = ("ClusterIP", "NodePort")
+MIN_PASSWORD_LENGTH = 12
+
+
+class _Problems:
+    """Collects every problem so the user sees them all at once."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, key: str, value: Any, expected: str) -> None:
+        shown = "<secret>" if KEYS_BY_NAME.get(key, ConfigKey(key, "", None, "")).secret else json.dumps(value)
+        self.items.append(f"{PROJECT}:{key} = {shown}: expected {expected}")
+
+
+def _convert(key: ConfigKey, raw: Optional[str], problems: _Problems) -> Any:
+    if raw is None:
+        return key.default
+    try:
+        if key.type == "integer":
+            return int(raw)
+        if key.type == "boolean":
+            if raw.lower() not in ("true", "false"):
+                raise ValueError
+            return raw.lower() == "true"
+        if key.type == "array":
+            value = json.loads(raw)
+            if not isinstance(value, list):
+                raise ValueError
+            return value
+        return raw
+    except ValueError:
+        forms = {"integer": "a whole number", "boolean": "true or false", "array": "a JSON/YAML list"}
+        problems.add(key.name, raw, forms[key.type])
+        return key.default
+
+
+def _url(problems: _Problems, key: str, value: str, required: bool) -> str:
+    if not value and not required:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") or parts.query:
+        problems.add(key, value, "an http(s) base URL without path, e.g. https://auth.example.com")
+    return value.rstrip("/")
+
+
+def _version(problems: _Problems, key: str, value: str, lines: tuple[str, ...], form: str) -> str:
+    match = SEMVER.match(value)
+    if not match or f"{match.group(1)}.{match.group(2)}" not in lines and match.group(1) not in lines:
+        problems.add(key, value, form)
+    return value
+
+
+def _positive(problems: _Problems, key: str, value: int) -> int:
+    if value <= 0:
+        problems.add(key, value, "a positive whole number")
+    return value
+
+
+def _quantity(problems: _Problems, key: str, value: str) -> str:
+    match = QUANTITY.match(value)
+    if not match or float(match.group(1)) <= 0:
+        problems.add(key, value, "a positive Kubernetes quantity such as 5Gi")
+    return value
+
+
+def _choice(problems: _Problems, key: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        problems.add(key, value, "one of " + ", ".join(choices))
+    return value
+
+
+def _node_port(problems: _Problems, key: str, value: int) -> int:
+    if not 30000 <= value <= 32767:
+        problems.add(key, value, "a node port between 30000 and 32767")
+    return value
+
+
+def _users(problems: _Problems, value: list) -> tuple[str, ...]:
+    if not value:
+        problems.add("users", value, "at least one username")
+    seen: set[str] = set()
+    for name in value:
+        if not isinstance(name, str) or not USERNAME.match(name):
+            problems.add("users", value, f"lower-case usernames (letters, digits, . _ @ -); {json.dumps(name)} is not one")
+        elif name in seen:
+            problems.add("users", value, f"each username once; {name} is listed twice")
+        seen.add(str(name))
+    return tuple(str(name) for name in value)
+
+
+def _user_passwords(problems: _Problems, raw: str, users: tuple[str, ...]) -> dict[str, str]:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        problems.add("userPasswords", raw, 'a JSON object {"username": "password", ...}')
+        return {}
+    for name, password in value.items():
+        if name not in users:
+            problems.add("userPasswords", raw, f"only usernames listed in users; {name} is not")
+        elif len(password) < MIN_PASSWORD_LENGTH:
+            problems.add("userPasswords", raw, f"passwords of at least {MIN_PASSWORD_LENGTH} characters ({name}'s is shorter)")
+    return value
+
+
+def _exposure(problems: _Problems, prefix: str, values: Mapping[str, Any]) -> Exposure:
+    url_key = f"{prefix}PublicUrl"
+    exposure = Exposure(
+        public_url=_url(problems, url_key, values[url_key], required=True),
+        service_type=_choice(problems, f"{prefix}ServiceType", values[f"{prefix}ServiceType"], SERVICE_TYPES),
+        node_port=_node_port(problems, f"{prefix}NodePort", values[f"{prefix}NodePort"]),
+        ingress=values[f"{prefix}Ingress"],
+        ingress_class=values["ingressClass"],
+        cluster_issuer=values["clusterIssuer"],
+    )
+    return exposure
+
+
+def parse_settings(raw: Mapping[str, str], secret_keys: frozenset[str] = frozenset()) -> Settings:
+    """Turn raw config strings (key -> value, without the project prefix) into validated Settings.
+
+    ``secret_keys`` names the keys stored as secrets; a secret key set in plain text is an error.
+    """
+    problems = _Problems()
+    for name in sorted(set(raw) - set(KEYS_BY_NAME)):
+        problems.add(name, raw[name], "no such key; known keys are listed in Pulumi.yaml")
+    for name in sorted(raw):
+        key = KEYS_BY_NAME.get(name)
+        if key and key.secret and raw[name] and name not in secret_keys:
+            problems.items.append(f"{PROJECT}:{name} is set in plain text: expected a secret (pulumi config set --secret {name} ...)")
+    values = {key.name: _convert(key, raw.get(key.name), problems) for key in CONFIG_KEYS}
+
+    namespace = values["namespace"]
+    if not DNS_LABEL.match(namespace):
+        problems.add("namespace", namespace, "a DNS-1123 label (lower-case letters, digits, -; at most 63)")
+    profile = _choice(problems, "resourceProfile", values["resourceProfile"], tuple(RESOURCE_PROFILES))
+    db_resources, kc_resources, reg_resources = RESOURCE_PROFILES.get(profile, RESOURCE_PROFILES["small"])
+
+    engine = _choice(problems, "databaseEngine", values["databaseEngine"], tuple(DATABASE_VERSIONS))
+    db_version = values["databaseVersion"] or DATABASE_VERSIONS.get(engine, "")
+    if engine in SUPPORTED_DATABASE_LINES:
+        lines = SUPPORTED_DATABASE_LINES[engine]
+        _version(problems, "databaseVersion", db_version, lines, f"an exact {engine} version of a line Keycloak supports ({', '.join(lines)}), e.g. {DATABASE_VERSIONS[engine]}")
+    host_path = values["databaseHostPath"]
+    if host_path and not host_path.startswith("/"):
+        problems.add("databaseHostPath", host_path, "an absolute node path such as /var/lib/keycloak-registry/db")
+    if host_path and values["databaseStorageClass"]:
+        problems.add("databaseStorageClass", values["databaseStorageClass"], "empty when databaseHostPath is set (the hostPath PV is bound directly)")
+
+    _version(problems, "keycloakVersion", values["keycloakVersion"], ("26",), f"a Keycloak 26.x.y version, e.g. {KEYCLOAK_VERSION}")
+    _version(problems, "registryVersion", values["registryVersion"], ("2.8", "3"), f"a registry version of the 3.x line (e.g. {REGISTRY_VERSION}) or 2.8.x (e.g. {REGISTRY_LEGACY_VERSION})")
+
+    realm = values["realm"]
+    if not REALM.match(realm) or realm == "master":
+        problems.add("realm", realm, "a realm name of letters, digits, _ and - other than master")
+    client_id = values["clientId"]
+    if not CLIENT_ID.match(client_id):
+        problems.add("clientId", client_id, "a client id of letters, digits, . _ and -")
+    group = values["group"]
+    if not DNS_LABEL.match(group):
+        problems.add("group", group, "a group name of lower-case letters, digits and -")
+    admin_username = values["keycloakAdminUsername"]
+    if not USERNAME.match(admin_username):
+        problems.add("keycloakAdminUsername", admin_username, "a lower-case username")
+    admin_password = values["keycloakAdminPassword"]
+    if admin_password and len(admin_password) < MIN_PASSWORD_LENGTH:
+        problems.add("keycloakAdminPassword", admin_password, f"at least {MIN_PASSWORD_LENGTH} characters, or empty to generate one")
+    users = _users(problems, values["users"])
+    if admin_username in users:
+        problems.add("users", values["users"], f"realm users other than the master-realm admin {admin_username}")
+
+    storage = _choice(problems, "registryStorage", values["registryStorage"], ("filesystem", "s3"))
+    replicas = _positive(problems, "registryReplicas", values["registryReplicas"])
+    if storage == "filesystem" and replicas > 1:
+        problems.add("registryReplicas", replicas, "1 with registryStorage filesystem (a ReadWriteOnce volume); use s3 for more replicas")
+    s3 = None
+    if storage == "s3":
+        if not values["s3Bucket"]:
+            problems.add("s3Bucket", "", "a bucket name when registryStorage is s3")
+        if bool(values["s3AccessKey"]) != bool(values["s3SecretKey"]):
+            problems.add("s3SecretKey" if values["s3AccessKey"] else "s3AccessKey", "", "s3AccessKey and s3SecretKey set together, or neither")
+        s3 = S3Storage(values["s3Bucket"], values["s3Region"], _url(problems, "s3Endpoint", values["s3Endpoint"], required=False),
+                       values["s3AccessKey"], values["s3SecretKey"])
+    if not BODY_SIZE.match(values["ingressMaxBodySize"]):
+        problems.add("ingressMaxBodySize", values["ingressMaxBodySize"], "an nginx size such as 0, 512m or 2g")
+
+    keycloak_exposure = _exposure(problems, "keycloak", values)
+    registry_exposure = _exposure(problems, "registry", values)
+    if keycloak_exposure.service_type == "NodePort" and registry_exposure.service_type == "NodePort" \
+            and keycloak_exposure.node_port == registry_exposure.node_port:
+        problems.add("registryNodePort", registry_exposure.node_port, "a node port different from keycloakNodePort")
+
+    settings = Settings(
+        namespace=namespace,
+        database=DatabaseSettings(engine, db_version, _quantity(problems, "databaseStorageSize", values["databaseStorageSize"]),
+                                  values["databaseStorageClass"], host_path, db_resources),
+        keycloak=KeycloakSettings(values["keycloakVersion"], keycloak_exposure,
+                                  _url(problems, "keycloakAdminUrl", values["keycloakAdminUrl"], required=False) or keycloak_exposure.public_url,
+                                  admin_username, admin_password, kc_resources),
+        realm=RealmSettings(realm, client_id, group, values["restrictToGroup"], users,
+                            _user_passwords(problems, values["userPasswords"], users),
+                            _positive(problems, "tokenLifespanSeconds", values["tokenLifespanSeconds"])),
+        registry=RegistrySettings(values["registryVersion"], registry_exposure, replicas, storage,
+                                  _quantity(problems, "registryStorageSize", values["registryStorageSize"]),
+                                  values["registryStorageClass"], s3, values["ingressMaxBodySize"], reg_resources),
+    )
+    if problems.items:
+        raise SettingsError(problems.items)
+    return settings
+
+
+def load_settings(get_config: Callable[[str], Optional[str]], is_secret: Callable[[str], bool], present_keys: list[str]) -> Settings:
+    """Read this project's keys through the given accessors (pulumi.runtime.config in the program)."""
+    prefix = f"{PROJECT}:"
+    raw = {}
+    for full_key in present_keys:
+        if full_key.startswith(prefix):
+            value = get_config(full_key)
+            if value is not None:
+                raw[full_key[len(prefix):]] = value
+    secrets = frozenset(name for name in raw if is_secret(prefix + name))
+    return parse_settings(raw, secrets)
+
+
+def settings_from_pulumi() -> Settings:
+    """Settings of the running stack."""
+    from pulumi.runtime import config as runtime_config
+
+    present = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    return load_settings(runtime_config.get_config, runtime_config.is_config_secret, sorted(present))

@@ -1,0 +1,145 @@
+import json
+
+import pytest
+import yaml
+
+from components.settings import CONFIG_KEYS, SettingsError, parse_settings
+from conftest import ROOT, RecordingMonitor, run_program, stack_file_config
+
+VALID = {"keycloakPublicUrl": "https://auth.example.com", "registryPublicUrl": "https://registry.example.com"}
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_each_stack_file_loads_and_validates(stack):
+    raw, secrets = stack_file_config(stack)
+    settings = parse_settings(raw, frozenset(secrets))
+    assert settings.realm.name == "registry"
+    assert settings.keycloak.public_url.startswith("http")
+
+
+def test_dev_stack_runs_without_further_config():
+    settings = parse_settings(*stack_file_config("dev")[:1])
+    assert settings.keycloak.exposure.service_type == "NodePort"
+    assert settings.registry.exposure.service_type == "NodePort"
+    assert settings.database.host_path
+    assert settings.keycloak.admin_password == ""  # generated
+    assert settings.realm.user_passwords == {}  # generated
+
+
+def test_prod_stack_scales_the_registry_on_s3():
+    settings = parse_settings(stack_file_config("prod")[0])
+    assert settings.registry.replicas == 3 and settings.registry.storage == "s3"
+    assert settings.registry.exposure.ingress and settings.registry.exposure.tls
+
+
+def test_defaults_are_those_documented_in_pulumi_yaml():
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    assert list(declared) == [key.name for key in CONFIG_KEYS]
+    for key in CONFIG_KEYS:
+        assert declared[key.name]["type"] == key.type, key.name
+        assert declared[key.name]["default"] == key.default, key.name
+        assert declared[key.name]["description"] == key.description, key.name
+
+
+def test_defaults_give_pinned_images():
+    settings = parse_settings(VALID)
+    assert settings.database.image == "docker.io/library/mysql:8.4.7"
+    assert settings.keycloak.image == "quay.io/keycloak/keycloak:26.7.3"
+    assert settings.registry.image == "docker.io/library/registry:3.1.2"
+    assert settings.registry.line == "3"
+    assert parse_settings({**VALID, "registryVersion": "2.8.3"}).registry.line == "2.8"
+    assert parse_settings({**VALID, "databaseEngine": "mariadb"}).database.image == "docker.io/library/mariadb:11.4.8"
+
+
+def test_given_secrets_are_used_when_marked_secret():
+    passwords = json.dumps({"developer": "a-long-enough-password"})
+    settings = parse_settings({**VALID, "userPasswords": passwords, "keycloakAdminPassword": "another-long-password"},
+                              frozenset({"userPasswords", "keycloakAdminPassword"}))
+    assert settings.realm.user_passwords == {"developer": "a-long-enough-password"}
+    assert settings.keycloak.admin_password == "another-long-password"
+
+
+INVALID = [
+    ({"namespace": "Registry_NS"}, "keycloak-registry:namespace = \"Registry_NS\": expected a DNS-1123 label"),
+    ({"keycloakPublicUrl": "auth.example.com"}, "keycloak-registry:keycloakPublicUrl = \"auth.example.com\": expected an http(s) base URL"),
+    ({"keycloakPublicUrl": "https://auth.example.com/auth"}, "keycloakPublicUrl = \"https://auth.example.com/auth\": expected an http(s) base URL without path"),
+    ({"keycloakPublicUrl": ""}, "keycloakPublicUrl = \"\": expected an http(s) base URL"),
+    ({"registryPublicUrl": "ftp://registry"}, "registryPublicUrl = \"ftp://registry\": expected an http(s) base URL"),
+    ({"keycloakAdminUrl": "not a url"}, "keycloakAdminUrl = \"not a url\": expected an http(s) base URL"),
+    ({"databaseEngine": "postgres"}, "databaseEngine = \"postgres\": expected one of mysql, mariadb"),
+    ({"databaseVersion": "5.7.44"}, "databaseVersion = \"5.7.44\": expected an exact mysql version of a line Keycloak supports (8.0, 8.4)"),
+    ({"databaseEngine": "mariadb", "databaseVersion": "10.5.2"}, "databaseVersion = \"10.5.2\": expected an exact mariadb version"),
+    ({"keycloakVersion": "25.0.6"}, "keycloakVersion = \"25.0.6\": expected a Keycloak 26.x.y version"),
+    ({"keycloakVersion": "latest"}, "keycloakVersion = \"latest\": expected a Keycloak 26.x.y version"),
+    ({"registryVersion": "2.7.1"}, "registryVersion = \"2.7.1\": expected a registry version of the 3.x line"),
+    ({"databaseStorageSize": "0Gi"}, "databaseStorageSize = \"0Gi\": expected a positive Kubernetes quantity"),
+    ({"registryStorageSize": "lots"}, "registryStorageSize = \"lots\": expected a positive Kubernetes quantity"),
+    ({"registryReplicas": "0"}, "registryReplicas = 0: expected a positive whole number"),
+    ({"registryReplicas": "two"}, "registryReplicas = \"two\": expected a whole number"),
+    ({"registryReplicas": "2"}, "registryReplicas = 2: expected 1 with registryStorage filesystem"),
+    ({"registryStorage": "s3"}, "s3Bucket = \"\": expected a bucket name when registryStorage is s3"),
+    ({"registryStorage": "gcs"}, "registryStorage = \"gcs\": expected one of filesystem, s3"),
+    ({"users": "[]"}, "users = []: expected at least one username"),
+    ({"users": '["alice", "alice"]'}, "expected each username once; alice is listed twice"),
+    ({"users": '["Alice Smith"]'}, "expected lower-case usernames (letters, digits, . _ @ -); \"Alice Smith\" is not one"),
+    ({"users": "alice"}, "users = \"alice\": expected a JSON/YAML list"),
+    ({"users": '["registry-admin"]'}, "expected realm users other than the master-realm admin registry-admin"),
+    ({"realm": "master"}, "realm = \"master\": expected a realm name of letters, digits, _ and - other than master"),
+    ({"clientId": "my registry"}, "clientId = \"my registry\": expected a client id"),
+    ({"keycloakServiceType": "LoadBalancer"}, "keycloakServiceType = \"LoadBalancer\": expected one of ClusterIP, NodePort"),
+    ({"keycloakNodePort": "8080"}, "keycloakNodePort = 8080: expected a node port between 30000 and 32767"),
+    ({"keycloakServiceType": "NodePort", "registryServiceType": "NodePort", "registryNodePort": "30080"},
+     "registryNodePort = 30080: expected a node port different from keycloakNodePort"),
+    ({"resourceProfile": "huge"}, "resourceProfile = \"huge\": expected one of small, medium, large"),
+    ({"tokenLifespanSeconds": "-5"}, "tokenLifespanSeconds = -5: expected a positive whole number"),
+    ({"keycloakIngress": "yes"}, "keycloakIngress = \"yes\": expected true or false"),
+    ({"databaseHostPath": "data/db"}, "databaseHostPath = \"data/db\": expected an absolute node path"),
+    ({"databaseHostPath": "/data/db", "databaseStorageClass": "fast"}, "databaseStorageClass = \"fast\": expected empty when databaseHostPath is set"),
+    ({"registryReplica": "3"}, "keycloak-registry:registryReplica = \"3\": expected no such key"),
+    ({"ingressMaxBodySize": "unlimited"}, "ingressMaxBodySize = \"unlimited\": expected an nginx size"),
+]
+
+
+@pytest.mark.parametrize("overrides,message", INVALID, ids=[m.split(":")[1][:40] if ":" in m else m[:40] for _, m in INVALID])
+def test_invalid_config_fails_with_a_message_naming_key_value_and_form(overrides, message):
+    with pytest.raises(SettingsError) as error:
+        parse_settings({**VALID, **overrides})
+    assert message in str(error.value)
+
+
+SECRET_PROBLEMS = [
+    ({"keycloakAdminPassword": "short"}, {"keycloakAdminPassword"}, "keycloakAdminPassword = <secret>: expected at least 12 characters"),
+    ({"keycloakAdminPassword": "a-long-enough-password"}, set(), "keycloakAdminPassword is set in plain text: expected a secret"),
+    ({"userPasswords": '{"bob": "a-long-enough-password"}'}, {"userPasswords"}, "expected only usernames listed in users; bob is not"),
+    ({"userPasswords": '{"developer": "short"}'}, {"userPasswords"}, "expected passwords of at least 12 characters (developer's is shorter)"),
+    ({"userPasswords": "developer=secret"}, {"userPasswords"}, "userPasswords = <secret>: expected a JSON object"),
+    ({"registryStorage": "s3", "s3Bucket": "b", "s3AccessKey": "AKIA123"}, {"s3AccessKey"}, "s3SecretKey = <secret>: expected s3AccessKey and s3SecretKey set together"),
+]
+
+
+@pytest.mark.parametrize("overrides,secrets,message", SECRET_PROBLEMS)
+def test_secret_problems_never_echo_the_secret(overrides, secrets, message):
+    with pytest.raises(SettingsError) as error:
+        parse_settings({**VALID, **overrides}, frozenset(secrets))
+    assert message in str(error.value)
+    for key in secrets:
+        assert overrides[key] not in str(error.value)
+
+
+def test_all_problems_are_reported_at_once():
+    with pytest.raises(SettingsError) as error:
+        parse_settings({**VALID, "realm": "master", "registryReplicas": "0", "databaseEngine": "oracle"})
+    assert len(error.value.problems) == 3
+
+
+def test_invalid_config_stops_the_program_before_any_resource_is_registered(monkeypatch):
+    monitors = []
+    original = RecordingMonitor.__init__
+
+    def remember(self, mocks):
+        original(self, mocks)
+        monitors.append(self)
+    monkeypatch.setattr(RecordingMonitor, "__init__", remember)
+    with pytest.raises(SettingsError, match="registryReplicas = 0"):
+        run_program({**VALID, "registryReplicas": "0"})
+    assert monitors and monitors[0].registrations == []
