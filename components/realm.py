@@ -14,6 +14,9 @@ from .settings import RealmSettings
 DOCKER_AUTHENTICATOR = "docker-http-basic-authenticator"
 CONDITION_USER_ROLE = "conditional-user-role"
 DENY_ACCESS = "deny-access-authenticator"
+# Keycloak 26 asks users without first/last name and email to complete their profile; HTTP Basic (the
+# docker protocol) cannot answer that, so the login would fail. Registry accounts need no profile.
+VERIFY_PROFILE = "VERIFY_PROFILE"
 
 
 def go_duration(seconds: int) -> str:
@@ -45,6 +48,8 @@ class RealmConfiguration(pulumi.ComponentResource):
             f"{name}-realm", realm=realm.name, enabled=True, display_name="Container registry",
             access_token_lifespan=go_duration(realm.token_lifespan_seconds), opts=kc)
         realm_id = self.realm.id
+        keycloak.RequiredAction(f"{name}-no-profile-prompt", realm_id=realm_id, alias=VERIFY_PROFILE,
+                                name="Verify Profile", enabled=False, opts=kc)
 
         self.group = keycloak.Group(f"{name}-group", realm_id=realm_id, name=realm.group, opts=kc)
         self.role = keycloak.Role(f"{name}-access-role", realm_id=realm_id, name=realm.access_role,

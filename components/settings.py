@@ -476,6 +476,24 @@ def load_settings(get_config: Callable[[str], Optional[str]], is_secret: Callabl
     return parse_settings(raw, secrets)
 
 
+def stack_file_values(stack_config: Mapping[str, Any]) -> tuple[dict[str, str], frozenset[str]]:
+    """A stack file's ``config:`` block as the CLI hands it to the program: strings, lists as JSON, secrets
+    marked (their ciphertext stands in for the value, so only the shape is checked)."""
+    prefix = f"{PROJECT}:"
+    raw: dict[str, str] = {}
+    secrets: set[str] = set()
+    for full_key, value in (stack_config or {}).items():
+        if not full_key.startswith(prefix):
+            continue
+        key = full_key[len(prefix):]
+        if isinstance(value, dict) and "secure" in value:
+            raw[key] = value["secure"]
+            secrets.add(key)
+        else:
+            raw[key] = json.dumps(value) if isinstance(value, (list, dict)) else str(value).lower() if isinstance(value, bool) else str(value)
+    return raw, frozenset(secrets)
+
+
 def settings_from_pulumi() -> Settings:
     """Settings of the running stack."""
     from pulumi.runtime import config as runtime_config

@@ -3,7 +3,7 @@
 import pytest
 from pulumi.output import Unknown
 
-from conftest import REALM_KEYS_TOKEN, Run, run_program, stack_file_config
+from tests.unit.harness import REALM_KEYS_TOKEN, Run, is_secret, run_program, stack_file_config
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
@@ -12,11 +12,6 @@ PROVIDER = "pulumi:providers:keycloak"
 REALM = "keycloak:index/realm:Realm"
 USER = "keycloak:index/user:User"
 DYNAMIC = "pulumi-python:dynamic:Resource"
-
-
-def is_secret(value) -> bool:
-    """A registered input the engine will encrypt (the wire form of a secret)."""
-    return isinstance(value, dict) and value.get("4dabf18193072939515e22adb298388d") == "1b47061264138c4ac30d75fd1eb44270"
 
 
 def all_dependencies(resource) -> set[str]:
@@ -119,3 +114,8 @@ def test_each_stack_registers_its_resources(stack):
     counts = run.count_by_type()
     for type_, expected in EXPECTED_COUNTS[stack].items():
         assert counts.get(type_, 0) == expected, f"{stack}: {type_}"
+
+
+def test_workload_specs_stay_readable_in_preview_diffs(dev_run: Run):
+    for resource in dev_run.of_type(DEPLOYMENT) + dev_run.of_type(STATEFUL_SET):
+        assert not is_secret(resource.inputs["spec"]), resource.name

@@ -4,9 +4,7 @@ import pytest
 import yaml
 
 from components.settings import CONFIG_KEYS, SettingsError, parse_settings
-from conftest import ROOT, RecordingMonitor, run_program, stack_file_config
-
-VALID = {"keycloakPublicUrl": "https://auth.example.com", "registryPublicUrl": "https://registry.example.com"}
+from tests.unit.harness import ROOT, VALID, RecordingMonitor, run_program, stack_file_config
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
@@ -18,7 +16,7 @@ def test_each_stack_file_loads_and_validates(stack):
 
 
 def test_dev_stack_runs_without_further_config():
-    settings = parse_settings(*stack_file_config("dev")[:1])
+    settings = parse_settings(stack_file_config("dev")[0])
     assert settings.keycloak.exposure.service_type == "NodePort"
     assert settings.registry.exposure.service_type == "NodePort"
     assert settings.database.host_path

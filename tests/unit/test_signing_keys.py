@@ -9,7 +9,7 @@ import pytest
 
 from components.signing_keys import (BUNDLE_FILE, JWKS_FILE, RealmKey, libtrust_kid, load_certificate, pem_bundle,
                                      signing_material)
-from conftest import self_signed_certificate
+from tests.keys import certificate_b64
 
 
 def openssl(args: list[str], data: bytes) -> bytes:
@@ -36,7 +36,7 @@ def expected_modulus_hex(certificate_b64: str) -> str:
 
 @pytest.fixture(scope="module")
 def certs():
-    return [self_signed_certificate(f"key-{i}") for i in range(3)]
+    return [certificate_b64(f"key-{i}") for i in range(3)]
 
 
 def key(cert, status="ACTIVE", priority=100, algorithm="RS256"):

@@ -1,0 +1,108 @@
+"""Starting, watching and stopping the local server processes (each in its own process group)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable, Mapping, Optional, Sequence
+
+import requests
+
+
+class ServerError(RuntimeError):
+    """A server did not start or answer; the message names it and points at its log."""
+
+
+def start(name: str, argv: Sequence[str], log_dir: Path, env: Optional[Mapping[str, str]] = None,
+          cwd: Optional[Path] = None) -> int:
+    """Launch a server detached from this process (it outlives `localenv up`); returns its pid."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = open(log_dir / f"{name}.log", "ab")
+    process = subprocess.Popen(list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True)
+    return process.pid
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie child of ours counts as gone
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        return waited == 0
+    except ChildProcessError:
+        return True
+
+
+def stop(pid: int, timeout: float = 30) -> None:
+    """SIGTERM the whole process group (kc.sh forks java), SIGKILL what is left after the timeout."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not _group_alive(pid):
+                return
+            time.sleep(0.2)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return alive(pgid) or _group_has_members(pgid)
+
+
+def _group_has_members(pgid: int) -> bool:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                return True
+    return False
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def wait_until(name: str, check: Callable[[], bool], pid: int, timeout: float, log: Path) -> float:
+    """Poll ``check`` until it passes; fail early, with the log's tail, if the process died."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if check():
+            return time.monotonic() - started
+        if not alive(pid) and not _group_has_members(pid):
+            raise ServerError(f"{name} exited during start-up; last log lines:\n{tail(log)}")
+        time.sleep(0.5)
+    raise ServerError(f"{name} not ready after {timeout:.0f}s; last log lines:\n{tail(log)}")
+
+
+def http_ok(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return requests.get(url, timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+    return check
+
+
+def tail(log: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

@@ -1,0 +1,118 @@
+"""Clients of the real servers: token requests, raw registry calls, forged JWTs, skopeo and a hand-made OCI image."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import io
+import json
+import subprocess
+import tarfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import requests
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from components.signing_keys import libtrust_kid
+
+SCOPE = "repository:test/hello:pull,push"
+
+
+def request_token(env_json: dict, username: str, password: str, service: Optional[str] = None,
+                  scope: str = SCOPE) -> requests.Response:
+    """Ask Keycloak's docker-v2 endpoint for a token the way docker and skopeo do (HTTP Basic)."""
+    return requests.get(env_json["token_realm"], params={"service": service or env_json["service"], "scope": scope},
+                        auth=(username, password), timeout=30)
+
+
+def token_for(env_json: dict, username: str, password: str, scope: str = SCOPE) -> str:
+    response = request_token(env_json, username, password, scope=scope)
+    assert response.status_code == 200, response.text[:300]
+    return response.json()["token"]
+
+
+def registry_get(registry: dict, token: Optional[str], path: str = "/v2/") -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.get(registry["url"] + path, headers=headers, timeout=30)
+
+
+def jwt_parts(token: str) -> tuple[dict, dict]:
+    def decode(part: str) -> dict:
+        return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    header, payload, _ = token.split(".")
+    return decode(header), decode(payload)
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def sign_jwt(header: dict, claims: dict, key: rsa.RSAPrivateKey) -> str:
+    signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+    signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{signing_input}.{b64url(signature)}"
+
+
+def forged_claims(env_json: dict, **overrides) -> dict:
+    now = int(time.time())
+    claims = {"iss": env_json["issuer"], "aud": env_json["service"], "sub": "forger", "iat": now, "nbf": now - 5,
+              "exp": now + 300, "jti": str(uuid.uuid4()), "access": []}
+    claims.update(overrides)
+    return claims
+
+
+def kid_of(key: rsa.RSAPrivateKey) -> str:
+    return libtrust_kid(key.public_key())
+
+
+# --------------------------------------------------------------------------------------- skopeo
+@dataclass
+class Skopeo:
+    """The real Docker-protocol client, with its own auth file."""
+
+    authfile: Path
+
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        result = subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=180)
+        assert result.returncode == 0, f"skopeo {' '.join(args)} failed: {result.stderr}"
+        return result
+
+    def login(self, host: str, username: str, password: str) -> subprocess.CompletedProcess:
+        """`skopeo login`, result unchecked: tests assert success or refusal themselves."""
+        return subprocess.run(["skopeo", "login", "--authfile", str(self.authfile), "--tls-verify=false", "-u", username,
+                               "--password-stdin", host], input=password, capture_output=True, text=True, timeout=120)
+
+
+def write_oci_image(directory: Path, tag: str, content: bytes) -> str:
+    """A one-layer OCI image layout, written by hand; returns its manifest digest."""
+    blobs = directory / "blobs" / "sha256"
+    blobs.mkdir(parents=True, exist_ok=True)
+
+    def blob(data: bytes) -> dict:
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        return {"digest": f"sha256:{digest}", "size": len(data)}
+
+    layer_tar = io.BytesIO()
+    with tarfile.open(fileobj=layer_tar, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("hello.txt")
+        info.size, info.mode, info.mtime = len(content), 0o644, 0
+        tar.addfile(info, io.BytesIO(content))
+    raw_layer = layer_tar.getvalue()
+    layer = {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **blob(gzip.compress(raw_layer, mtime=0))}
+    config = {"mediaType": "application/vnd.oci.image.config.v1+json", **blob(json.dumps({
+        "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [f"sha256:{hashlib.sha256(raw_layer).hexdigest()}"]}}).encode())}
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": config, "layers": [layer]}
+    manifest_ref = {"mediaType": manifest["mediaType"], **blob(json.dumps(manifest).encode()),
+                    "annotations": {"org.opencontainers.image.ref.name": tag}}
+    (directory / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [manifest_ref]}))
+    (directory / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+    return manifest_ref["digest"]

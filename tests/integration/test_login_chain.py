@@ -1,0 +1,122 @@
+"""docker login, push and pull through each registry line work for the configured users and nobody else."""
+
+import base64
+import json
+import time
+import uuid
+from urllib.parse import urlsplit
+
+import pytest
+
+from components.docker_client import DockerV2ClientProvider
+from localenv.realm_setup import add_user, client_props
+from tests.integration.clients import (forged_claims, jwt_parts, kid_of, registry_get, request_token, sign_jwt,
+                                       token_for, write_oci_image)
+from tests.keys import certificate_pem, new_key, private_key_pem
+
+
+def test_anonymous_access_is_challenged_with_the_token_realm_and_service(registry, env_json):
+    response = registry_get(registry, None)
+    assert response.status_code == 401
+    challenge = response.headers["Www-Authenticate"]
+    assert challenge.startswith("Bearer ")
+    assert f'realm="{env_json["token_realm"]}"' in challenge
+    assert f'service="{env_json["service"]}"' in challenge
+
+
+def test_a_configured_user_pushes_and_pulls_with_skopeo(registry, user, skopeo, tmp_path):
+    host = urlsplit(registry["url"]).netloc
+    source = tmp_path / "source"
+    digest = write_oci_image(source, "v1", f"hello from registry {registry['line']}\n".encode())
+    login = skopeo.login(host, user["username"], user["password"])
+    assert login.returncode == 0, login.stderr
+    auth = ["--authfile", str(skopeo.authfile)]
+    skopeo.run("copy", *auth, "--dest-tls-verify=false", f"oci:{source}:v1", f"docker://{host}/test/hello:1")
+    inspected = json.loads(skopeo.run("inspect", *auth, "--tls-verify=false", f"docker://{host}/test/hello:1").stdout)
+    assert inspected["Digest"] == digest
+    pulled = tmp_path / "pulled"
+    skopeo.run("copy", *auth, "--src-tls-verify=false", f"docker://{host}/test/hello:1", f"oci:{pulled}:v1")
+    assert (pulled / "blobs" / "sha256" / digest.split(":")[1]).exists()
+
+
+def test_a_member_token_carries_the_requested_access(env_json, user):
+    header, claims = jwt_parts(token_for(env_json, user["username"], user["password"]))
+    assert header["alg"] == "RS256"
+    assert (claims["sub"], claims["aud"], claims["iss"]) == (user["username"], env_json["service"], env_json["issuer"])
+    assert claims["access"] == [{"type": "repository", "name": "test/hello", "actions": ["pull", "push"]}]
+
+
+@pytest.fixture(scope="module")
+def strangers(admin, env_json):
+    """Users who must not get a registry token: one outside the group, one disabled inside it."""
+    realm = env_json["realm"]
+    group_id = next(g["id"] for g in admin.call("GET", f"/{realm}/groups").json() if g["name"] == "registry-users")
+    suffix = uuid.uuid4().hex[:8]  # the environment may outlive one test session
+    outsider, disabled = (f"outsider-{suffix}", "outsider-password-1"), (f"disabled-{suffix}", "disabled-password-1")
+    add_user(admin, realm, *outsider)
+    add_user(admin, realm, *disabled, group_id=group_id, enabled=False)
+    return {"outside the group": outsider, "disabled user": disabled}
+
+
+@pytest.mark.parametrize("who", ["wrong password", "unknown user", "disabled user", "outside the group"])
+def test_no_token_and_no_login_for(who, registry, env_json, user, strangers, skopeo):
+    username, password = strangers.get(who) or {
+        "wrong password": (user["username"], user["password"] + "x"),
+        "unknown user": ("nobody-here", "whatever-password"),
+    }[who]
+    assert request_token(env_json, username, password).status_code == 401
+    login = skopeo.login(urlsplit(registry["url"]).netloc, username, password)
+    assert login.returncode != 0 and "invalid username/password" in login.stderr
+
+
+@pytest.fixture(scope="module")
+def trusted_key(local_env, admin, env_json):
+    """A key we hold, imported into the realm as a passive RS256 key and so trusted by the registries after
+    a re-derive: it signs tokens that differ from a valid one in exactly one way."""
+    key = new_key()
+    realm = env_json["realm"]
+    admin.call("POST", f"/{realm}/components", json={
+        "name": "integration-test-key", "providerId": "rsa", "providerType": "org.keycloak.keys.KeyProvider",
+        "parentId": admin.call("GET", f"/{realm}").json()["id"],
+        "config": {"priority": ["1"], "enabled": ["true"], "active": ["false"], "algorithm": ["RS256"],
+                   "privateKey": [private_key_pem(key)], "certificate": [certificate_pem(key, realm)]}})
+    assert kid_of(key) in local_env.refresh_signing_certs()["jwks.json"]
+    return key
+
+
+def test_a_correctly_forged_token_is_accepted(registry, env_json, trusted_key):
+    """The control for the cases below: only their one defect makes them fail."""
+    token = sign_jwt({"alg": "RS256", "typ": "JWT", "kid": kid_of(trusted_key)}, forged_claims(env_json), trusted_key)
+    assert registry_get(registry, token).status_code == 200
+
+
+def test_tokens_with_one_defect_are_refused(registry, env_json, trusted_key):
+    header = {"alg": "RS256", "typ": "JWT", "kid": kid_of(trusted_key)}
+    stranger = new_key()
+    header_part, _, signature = sign_jwt(header, forged_claims(env_json), trusted_key).split(".")
+    escalated = forged_claims(env_json, access=[{"type": "registry", "name": "catalog", "actions": ["*"]}])
+    escalated_part = base64.urlsafe_b64encode(json.dumps(escalated).encode()).rstrip(b"=").decode()
+    cases = {
+        "another service": sign_jwt(header, forged_claims(env_json, aud="another-service"), trusted_key),
+        "another issuer": sign_jwt(header, forged_claims(env_json, iss=env_json["keycloak_url"] + "/realms/other"), trusted_key),
+        "another key with its own kid": sign_jwt({**header, "kid": kid_of(stranger)}, forged_claims(env_json), stranger),
+        "another key under the trusted kid": sign_jwt(header, forged_claims(env_json), stranger),
+        "tampered payload": f"{header_part}.{escalated_part}.{signature}",
+        "expired": sign_jwt(header, forged_claims(env_json, exp=int(time.time()) - 60, nbf=int(time.time()) - 600), trusted_key),
+    }
+    statuses = {case: registry_get(registry, token).status_code for case, token in cases.items()}
+    assert statuses == {case: 401 for case in cases}
+
+
+def test_a_token_keycloak_issued_for_another_service_is_refused(registry, env_json, admin, user):
+    props = client_props(admin, env_json["realm"], "another-service")
+    provider = DockerV2ClientProvider()
+    created = provider.create(props)
+    try:
+        response = request_token(env_json, user["username"], user["password"], service="another-service")
+        assert response.status_code == 200
+        token = response.json()["token"]
+        assert jwt_parts(token)[1]["aud"] == "another-service"
+        assert registry_get(registry, token).status_code == 401
+    finally:
+        provider.delete(created.id, props)

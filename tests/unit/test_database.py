@@ -1,0 +1,56 @@
+from components.database import database_env, readiness_command
+from components.kube import SecretRef
+from components.settings import parse_settings
+from tests.unit.harness import VALID, container, run_program, stack_file_config
+
+
+def test_statefulset_uses_its_explicitly_named_headless_service(dev_run):
+    service = dev_run.one("kubernetes:core/v1:Service", "keycloak-db")
+    assert service.inputs["spec"]["clusterIP"] == "None"
+    stateful_set = dev_run.one("kubernetes:apps/v1:StatefulSet", "keycloak-db")
+    assert stateful_set.inputs["spec"]["serviceName"] == "keycloak-db" == service.inputs["metadata"]["name"]
+    assert stateful_set.inputs["spec"]["replicas"] == 1
+
+
+def test_mysql_84_pinned_with_credentials_from_the_secret(dev_run):
+    db = container(dev_run.one("kubernetes:apps/v1:StatefulSet", "keycloak-db"))
+    assert db["image"] == "docker.io/library/mysql:8.4.7"
+    env = {e["name"]: e for e in db["env"]}
+    assert env["MYSQL_DATABASE"]["value"] == "keycloak"
+    for name in ("MYSQL_USER", "MYSQL_PASSWORD", "MYSQL_ROOT_PASSWORD"):
+        assert env[name]["valueFrom"]["secretKeyRef"]["name"] == "keycloak-db-credentials"
+    assert db["readinessProbe"]["exec"]["command"] == readiness_command("mysql")
+    assert db["resources"]["limits"]["memory"] and db["resources"]["requests"]["cpu"]
+
+
+def test_mariadb_engine_uses_the_mariadb_image_and_variables():
+    settings = parse_settings({**VALID, "databaseEngine": "mariadb"})
+    env = dict(database_env(settings.database))
+    assert env["MARIADB_PASSWORD"] == SecretRef("keycloak-db-credentials", "password")
+    assert readiness_command("mariadb")[0] == "healthcheck.sh"
+
+
+def test_dev_stack_binds_the_claim_to_a_hostpath_volume(dev_run):
+    volume = dev_run.one("kubernetes:core/v1:PersistentVolume")
+    claim = dev_run.one("kubernetes:core/v1:PersistentVolumeClaim", "keycloak-db-data")
+    assert volume.inputs["spec"]["hostPath"]["path"] == "/var/lib/keycloak-registry/database"
+    assert volume.inputs["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
+    assert claim.inputs["spec"]["storageClassName"] == volume.inputs["spec"]["storageClassName"]
+    assert claim.inputs["spec"]["resources"]["requests"]["storage"] == "5Gi"
+
+
+def test_cluster_storage_class_without_hostpath():
+    run = run_program(*stack_file_config("prod"))
+    assert run.of_type("kubernetes:core/v1:PersistentVolume") == []
+    claim = run.one("kubernetes:core/v1:PersistentVolumeClaim", "keycloak-db-data")
+    assert claim.inputs["spec"]["storageClassName"] == "standard-rwo"
+    assert claim.inputs["spec"]["resources"]["requests"]["storage"] == "20Gi"
+
+
+def test_only_keycloak_reaches_the_database(dev_run):
+    policy = dev_run.one("kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs["spec"]
+    assert policy["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "database"
+    (rule,) = policy["ingress"]
+    assert rule["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "keycloak",
+                                                             "app.kubernetes.io/part-of": "keycloak-registry"}}}]
+    assert rule["ports"] == [{"port": 3306, "protocol": "TCP"}]

@@ -1,0 +1,77 @@
+from components.database import DatabaseEndpoint
+from components.keycloak import Listen, keycloak_env
+from components.kube import SecretRef
+from components.settings import parse_settings
+from tests.unit.harness import VALID, container, run_program, stack_file_config
+
+ENDPOINT = DatabaseEndpoint("mysql", "keycloak-db.registry.svc.cluster.local", 3306, "keycloak")
+
+
+def test_env_has_one_variable_per_setting():
+    env = keycloak_env(parse_settings(VALID).keycloak, ENDPOINT)
+    names = [name for name, _ in env]
+    assert len(names) == len(set(names))
+    values = dict(env)
+    assert values["KC_FEATURES"] == "docker"
+    assert values["KC_DB"] == "mysql"
+    assert values["KC_DB_URL_HOST"] == "keycloak-db.registry.svc.cluster.local"
+    assert values["KC_DB_URL_PORT"] == "3306"
+    assert values["KC_DB_URL_DATABASE"] == "keycloak"
+    assert values["KC_DB_PASSWORD"] == SecretRef("keycloak-db-credentials", "password")
+    assert values["KC_HOSTNAME"] == "https://auth.example.com"
+    assert values["KC_HTTP_ENABLED"] == "true"
+    assert values["KC_HEALTH_ENABLED"] == "true"
+    assert values["KC_BOOTSTRAP_ADMIN_PASSWORD"] == SecretRef("keycloak-bootstrap-admin", "password")
+    assert "KC_PROXY_HEADERS" not in values
+    assert not any(name.startswith("KEYCLOAK_ADMIN") for name in names)  # gone in Keycloak 26
+
+
+def test_behind_an_ingress_keycloak_trusts_forwarded_headers():
+    env = dict(keycloak_env(parse_settings({**VALID, "keycloakIngress": "true"}).keycloak, ENDPOINT))
+    assert env["KC_PROXY_HEADERS"] == "xforwarded"
+
+
+def test_local_listen_address_is_a_parameter_not_a_copy():
+    env = dict(keycloak_env(parse_settings(VALID).keycloak, ENDPOINT, Listen("127.0.0.1", 18080, 19000)))
+    assert (env["KC_HTTP_HOST"], env["KC_HTTP_PORT"], env["KC_HTTP_MANAGEMENT_PORT"]) == ("127.0.0.1", "18080", "19000")
+
+
+def test_deployment_runs_start_with_probes_on_the_management_port(dev_run):
+    deployment = dev_run.one("kubernetes:apps/v1:Deployment", "keycloak")
+    kc = container(deployment)
+    assert kc["image"] == "quay.io/keycloak/keycloak:26.7.3"
+    assert kc["args"] == ["start"]
+    ports = {p["name"]: p["containerPort"] for p in kc["ports"]}
+    assert ports == {"http": 8080, "management": 9000}
+    for probe, path in (("startupProbe", "/health/started"), ("readinessProbe", "/health/ready"),
+                        ("livenessProbe", "/health/live")):
+        assert kc[probe]["httpGet"] == {"path": path, "port": "management"}
+    env = {e["name"]: e for e in kc["env"]}
+    assert env["KC_BOOTSTRAP_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "keycloak-bootstrap-admin"
+    assert deployment.inputs["spec"]["strategy"]["type"] == "Recreate"
+
+
+def test_dev_exposes_keycloak_on_its_node_port(dev_run):
+    spec = dev_run.one("kubernetes:core/v1:Service", "keycloak").inputs["spec"]
+    assert spec["type"] == "NodePort" and spec["ports"][0]["nodePort"] == 30080
+
+
+def test_staging_ingress_terminates_tls_for_the_public_host():
+    run = run_program(*stack_file_config("staging"))
+    ingress = run.one("kubernetes:networking.k8s.io/v1:Ingress", "keycloak").inputs
+    assert ingress["spec"]["rules"][0]["host"] == "auth.staging.example.com"
+    assert ingress["spec"]["tls"] == [{"hosts": ["auth.staging.example.com"], "secretName": "keycloak-tls"}]
+    assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "letsencrypt-staging"
+    assert run.one("kubernetes:core/v1:Service", "keycloak").inputs["spec"]["type"] == "ClusterIP"
+
+
+def test_every_workload_is_hardened(dev_run):
+    for type_, name in (("kubernetes:apps/v1:Deployment", "keycloak"), ("kubernetes:apps/v1:Deployment", "registry"),
+                        ("kubernetes:apps/v1:StatefulSet", "keycloak-db")):
+        pod = dev_run.one(type_, name).inputs["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        for c in pod["containers"]:
+            assert c["securityContext"]["allowPrivilegeEscalation"] is False, name
+            assert c["securityContext"]["capabilities"] == {"drop": ["ALL"]}, name
+            assert set(c["resources"]) == {"requests", "limits"}, name

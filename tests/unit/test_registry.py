@@ -1,0 +1,94 @@
+import yaml
+
+from components.registry import registry_config, registry_env, render_config, token_auth
+from components.settings import parse_settings
+from tests.keys import certificate_b64
+from tests.unit.harness import VALID, container, run_program, stack_file_config
+
+
+def test_token_auth_derives_from_keycloak_url_realm_and_client():
+    token = token_auth(parse_settings({**VALID, "realm": "acme", "clientId": "images"}))
+    assert token.realm == "https://auth.example.com/realms/acme/protocol/docker-v2/auth"
+    assert token.issuer == "https://auth.example.com/realms/acme"
+    assert token.service == "images"
+
+
+def test_3x_config_verifies_with_the_jwks_and_bundle():
+    settings = parse_settings(VALID)
+    config = registry_config(settings.registry, token_auth(settings), "http-secret")
+    assert config["auth"]["token"] == {
+        "realm": "https://auth.example.com/realms/registry/protocol/docker-v2/auth", "service": "registry",
+        "issuer": "https://auth.example.com/realms/registry",
+        "rootcertbundle": "/etc/registry/certs/registry-cert.pem", "jwks": "/etc/registry/certs/jwks.json"}
+    assert config["storage"]["filesystem"] == {"rootdirectory": "/var/lib/registry"}
+    assert config["http"]["secret"] == "http-secret"
+    assert registry_env(settings.registry) == [("OTEL_TRACES_EXPORTER", "none")]
+
+
+def test_28_config_uses_the_bundle_only():
+    settings = parse_settings({**VALID, "registryVersion": "2.8.3"})
+    config = registry_config(settings.registry, token_auth(settings), "s")
+    assert "jwks" not in config["auth"]["token"]
+    assert registry_env(settings.registry) == []
+
+
+def test_s3_storage():
+    settings = parse_settings({**VALID, "registryStorage": "s3", "s3Bucket": "images", "s3Endpoint": "https://minio.example.com",
+                               "s3AccessKey": "ak", "s3SecretKey": "sk", "registryReplicas": "2"},
+                              frozenset({"s3AccessKey", "s3SecretKey"}))
+    storage = registry_config(settings.registry, token_auth(settings), "s")["storage"]
+    assert storage["s3"] == {"bucket": "images", "region": "us-east-1", "regionendpoint": "https://minio.example.com",
+                             "forcepathstyle": True, "accesskey": "ak", "secretkey": "sk"}
+
+
+def test_rendered_config_round_trips():
+    settings = parse_settings(VALID)
+    config = registry_config(settings.registry, token_auth(settings), "s")
+    assert yaml.safe_load(render_config(config)) == config
+
+
+def test_deployment_mounts_config_and_certs_from_secrets(dev_run):
+    deployment = dev_run.one("kubernetes:apps/v1:Deployment", "registry")
+    pod = deployment.inputs["spec"]["template"]["spec"]
+    reg = container(deployment)
+    assert reg["image"] == "docker.io/library/registry:3.1.2"
+    assert reg["command"] == ["registry", "serve", "/etc/registry/config/config.yml"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["config"]["secret"]["secretName"] == "registry-config"
+    assert volumes["certs"]["secret"]["secretName"] == "registry-signing-certs"
+    assert volumes["data"]["persistentVolumeClaim"]["claimName"] == "registry-data"
+    assert reg["readinessProbe"]["httpGet"] == {"path": "/debug/health", "port": "debug"}
+
+
+def test_config_secret_holds_the_rendered_config(dev_run):
+    data = dev_run.one("kubernetes:core/v1:Secret", "registry-config").inputs["stringData"]["value"]
+    config = yaml.safe_load(data["config.yml"])
+    assert config["auth"]["token"]["service"] == "registry"
+    assert config["auth"]["token"]["issuer"] == "http://localhost:30080/realms/registry"
+
+
+def test_a_rotated_key_changes_the_pod_template(dev_config):
+    config, secrets = dev_config
+
+    def annotations(certs):
+        keys = [{"algorithm": "RS256", "status": status, "certificate": cert, "providerPriority": prio}
+                for cert, status, prio in certs]
+        run = run_program(config, secrets, realm_keys=keys)
+        return run.one("kubernetes:apps/v1:Deployment", "registry").inputs["spec"]["template"]["metadata"]["annotations"]
+
+    old = certificate_b64("old")
+    before = annotations([(old, "ACTIVE", 100)])
+    again = annotations([(old, "ACTIVE", 100)])
+    after = annotations([(old, "PASSIVE", 100), (certificate_b64("new"), "ACTIVE", 200)])
+    assert before["checksum/signing-certs"] == again["checksum/signing-certs"]
+    assert before["checksum/signing-certs"] != after["checksum/signing-certs"]
+
+
+def test_prod_runs_three_replicas_on_s3_behind_an_ingress_fit_for_layers():
+    run = run_program(*stack_file_config("prod"))
+    deployment = run.one("kubernetes:apps/v1:Deployment", "registry").inputs["spec"]
+    assert deployment["replicas"] == 3 and deployment["strategy"]["type"] == "RollingUpdate"
+    assert run.of_type("kubernetes:core/v1:PersistentVolumeClaim")[0].name == "keycloak-db-data"
+    ingress = run.one("kubernetes:networking.k8s.io/v1:Ingress", "registry").inputs
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"] == "0"
+    assert ingress["spec"]["tls"][0]["hosts"] == ["registry.example.com"]
