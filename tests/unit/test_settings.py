@@ -141,3 +141,19 @@ def test_invalid_config_stops_the_program_before_any_resource_is_registered(monk
     with pytest.raises(SettingsError, match="registryReplicas = 0"):
         run_program({**VALID, "registryReplicas": "0"})
     assert monitors and monitors[0].registrations == []
+
+
+def test_readme_config_table_lists_every_key_with_its_default():
+    rows = {}
+    for line in (ROOT / "README.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`") and cells[1].split(" ")[0] in ("string", "integer", "boolean", "array"):
+            rows[cells[0].strip("`")] = cells
+    assert list(rows) == [key.name for key in CONFIG_KEYS]
+    for key in CONFIG_KEYS:
+        name, type_, default, description = rows[key.name]
+        assert type_ == key.type + (" (secret)" if key.secret else ""), key.name
+        shown = {True: "true", False: "false"}.get(key.default) if isinstance(key.default, bool) else \
+            "[" + ", ".join(key.default) + "]" if isinstance(key.default, list) else str(key.default)
+        assert default == (f"`{shown}`" if shown else "—"), key.name
+        assert description == key.description, key.name
