@@ -116,32 +116,24 @@ class Database(pulumi.ComponentResource):
             spec=k8s.apps.v1.StatefulSetSpecArgs(
                 service_name=self.service.metadata.name,
                 replicas=1,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=kube.labels(kube.DATABASE)),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=kube.labels(kube.DATABASE)),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        security_context=kube.pod_security(USER_ID),
-                        containers=[k8s.core.v1.ContainerArgs(
-                            name=db.engine,
-                            image=db.image,
-                            env=kube.env_vars(database_env(db)),
-                            ports=[k8s.core.v1.ContainerPortArgs(name="sql", container_port=db.port)],
-                            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="data", mount_path=DATA_DIR)],
-                            resources=kube.resources(db.resources),
-                            security_context=kube.container_security(),
-                            startup_probe=k8s.core.v1.ProbeArgs(
-                                tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=db.port),
-                                period_seconds=5, failure_threshold=60),
-                            readiness_probe=probe,
-                            liveness_probe=k8s.core.v1.ProbeArgs(
-                                tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=db.port), period_seconds=20),
-                        )],
-                        volumes=[k8s.core.v1.VolumeArgs(
-                            name="data",
-                            persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
-                                claim_name=self.claim.metadata.name))],
-                    ),
-                ),
+                selector=kube.selector(kube.DATABASE),
+                template=kube.pod_template(kube.DATABASE, USER_ID, containers=[k8s.core.v1.ContainerArgs(
+                    name=db.engine,
+                    image=db.image,
+                    env=kube.env_vars(database_env(db)),
+                    ports=[k8s.core.v1.ContainerPortArgs(name="sql", container_port=db.port)],
+                    volume_mounts=[k8s.core.v1.VolumeMountArgs(name="data", mount_path=DATA_DIR)],
+                    resources=kube.resources(db.resources),
+                    security_context=kube.container_security(),
+                    startup_probe=k8s.core.v1.ProbeArgs(
+                        tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=db.port), period_seconds=5, failure_threshold=60),
+                    readiness_probe=probe,
+                    liveness_probe=k8s.core.v1.ProbeArgs(
+                        tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=db.port), period_seconds=20),
+                )], volumes=[k8s.core.v1.VolumeArgs(
+                    name="data",
+                    persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(claim_name=self.claim.metadata.name),
+                )]),
             ),
             opts=child,
         )

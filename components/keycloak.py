@@ -91,26 +91,20 @@ class Keycloak(pulumi.ComponentResource):
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=1,
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),  # local cache: one server at a time
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=kube.labels(kube.KEYCLOAK)),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=kube.labels(kube.KEYCLOAK)),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        security_context=kube.pod_security(USER_ID),
-                        containers=[k8s.core.v1.ContainerArgs(
-                            name=NAME,
-                            image=kc.image,
-                            args=["start"],
-                            env=kube.env_vars(keycloak_env(kc, db, listen)),
-                            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=listen.http_port),
-                                   k8s.core.v1.ContainerPortArgs(name="management", container_port=listen.management_port)],
-                            resources=kube.resources(kc.resources),
-                            security_context=kube.container_security(),
-                            startup_probe=http_probe("/health/started", period_seconds=5, failure_threshold=120),
-                            readiness_probe=http_probe("/health/ready", period_seconds=10),
-                            liveness_probe=http_probe("/health/live", period_seconds=20, failure_threshold=6),
-                        )],
-                    ),
-                ),
+                selector=kube.selector(kube.KEYCLOAK),
+                template=kube.pod_template(kube.KEYCLOAK, USER_ID, containers=[k8s.core.v1.ContainerArgs(
+                    name=NAME,
+                    image=kc.image,
+                    args=["start"],
+                    env=kube.env_vars(keycloak_env(kc, db, listen)),
+                    ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=listen.http_port),
+                           k8s.core.v1.ContainerPortArgs(name="management", container_port=listen.management_port)],
+                    resources=kube.resources(kc.resources),
+                    security_context=kube.container_security(),
+                    startup_probe=http_probe("/health/started", period_seconds=5, failure_threshold=120),
+                    readiness_probe=http_probe("/health/ready", period_seconds=10),
+                    liveness_probe=http_probe("/health/live", period_seconds=20, failure_threshold=6),
+                )]),
             ),
             # Starts only once the database is ready (pulumi-kubernetes awaits the StatefulSet).
             opts=pulumi.ResourceOptions(parent=self, depends_on=[database]),

@@ -62,6 +62,20 @@ def container_security() -> k8s.core.v1.SecurityContextArgs:
     )
 
 
+def selector(component: str) -> k8s.meta.v1.LabelSelectorArgs:
+    return k8s.meta.v1.LabelSelectorArgs(match_labels=labels(component))
+
+
+def pod_template(component: str, user_id: int, containers: list[k8s.core.v1.ContainerArgs],
+                 volumes: Optional[list[k8s.core.v1.VolumeArgs]] = None,
+                 annotations: Optional[Mapping[str, pulumi.Input[str]]] = None) -> k8s.core.v1.PodTemplateSpecArgs:
+    """The pod every workload runs: selector labels, the hardened pod security context, its containers."""
+    return k8s.core.v1.PodTemplateSpecArgs(
+        metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels(component), annotations=annotations),
+        spec=k8s.core.v1.PodSpecArgs(security_context=pod_security(user_id), containers=containers, volumes=volumes),
+    )
+
+
 @dataclass(frozen=True)
 class SecretRef:
     """An env value kept in a Kubernetes Secret; local runs resolve it from the same key."""

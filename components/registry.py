@@ -133,27 +133,21 @@ class Registry(pulumi.ComponentResource):
                 replicas=registry.replicas,
                 # A ReadWriteOnce volume cannot be attached to the old and the new pod at once.
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate" if claim else "RollingUpdate"),
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=kube.labels(kube.REGISTRY)),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=kube.labels(kube.REGISTRY), annotations=annotations),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        security_context=kube.pod_security(USER_ID),
-                        containers=[k8s.core.v1.ContainerArgs(
-                            name=NAME,
-                            image=registry.image,
-                            command=["registry", "serve", f"{CONFIG_DIR}/{CONFIG_FILE}"],
-                            env=kube.env_vars(registry_env(registry)),
-                            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=HTTP_PORT),
-                                   k8s.core.v1.ContainerPortArgs(name="debug", container_port=DEBUG_PORT)],
-                            volume_mounts=mounts,
-                            resources=kube.resources(registry.resources),
-                            security_context=kube.container_security(),
-                            readiness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=10),
-                            liveness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=20, failure_threshold=6),
-                        )],
-                        volumes=volumes,
-                    ),
-                ),
+                selector=kube.selector(kube.REGISTRY),
+                template=kube.pod_template(kube.REGISTRY, USER_ID, annotations=annotations, volumes=volumes, containers=[
+                    k8s.core.v1.ContainerArgs(
+                        name=NAME,
+                        image=registry.image,
+                        command=["registry", "serve", f"{CONFIG_DIR}/{CONFIG_FILE}"],
+                        env=kube.env_vars(registry_env(registry)),
+                        ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=HTTP_PORT),
+                               k8s.core.v1.ContainerPortArgs(name="debug", container_port=DEBUG_PORT)],
+                        volume_mounts=mounts,
+                        resources=kube.resources(registry.resources),
+                        security_context=kube.container_security(),
+                        readiness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=10),
+                        liveness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=20, failure_threshold=6),
+                    )]),
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[config_secret, signing_secret]),
         )
