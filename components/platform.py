@@ -41,8 +41,7 @@ class Platform(pulumi.ComponentResource):
             username=server.admin_username, password=server.admin_password, client_timeout=60, opts=child)
         realm = RealmConfiguration("realm", settings.realm, provider, server.admin_url, server.admin_username,
                                    server.admin_password, opts=child)
-        signing = SigningCertificates("signing-certs", realm.realm.id, provider, ns,
-                                      opts=pulumi.ResourceOptions(parent=self, depends_on=[realm.realm, realm.client]))
+        signing = SigningCertificates("signing-certs", realm.realm.id, provider, ns, read_after=[realm.client], opts=child)
         registry = Registry("registry", settings, ns, signing.files, signing.secret,
                             opts=pulumi.ResourceOptions(parent=self, depends_on=[realm.client, signing]))
 

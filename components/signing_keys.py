@@ -97,13 +97,13 @@ class SigningCertificates(pulumi.ComponentResource):
     """The Secret the registry mounts to verify tokens, re-derived from the live realm on every update."""
 
     def __init__(self, name: str, realm_id: pulumi.Input[str], provider: keycloak.Provider, namespace: pulumi.Input[str],
-                 opts: pulumi.ResourceOptions | None = None):
+                 read_after: Sequence[pulumi.Resource] = (), opts: pulumi.ResourceOptions | None = None):
+        """``read_after``: realm objects to finish before the keys are read (the registry needs them all)."""
         super().__init__(kube.component_type("SigningCertificates"), name, None, opts)
-        depends_on = (opts.depends_on if opts and isinstance(opts.depends_on, list) else []) or []
         # While the realm is unknown (preview of a new stack) the invoke is not sent at all.
         realm_keys = keycloak.get_realm_keys_output(
             realm_id=realm_id, algorithms=["RS256"], statuses=list(ENABLED_STATUSES),
-            opts=pulumi.InvokeOutputOptions(provider=provider, parent=self, depends_on=depends_on))
+            opts=pulumi.InvokeOutputOptions(provider=provider, parent=self, depends_on=list(read_after)))
         self.files = realm_keys.keys.apply(lambda keys: signing_material(RealmKey.from_api(k) for k in keys or []))
         self.secret = k8s.core.v1.Secret(
             SECRET_NAME,

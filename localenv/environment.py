@@ -15,7 +15,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -262,7 +262,3 @@ class LocalEnvironment:
 
     def state(self) -> dict:
         return self._load()
-
-    def log(self, name: str) -> Optional[Path]:
-        path = self.logs / f"{name}.log"
-        return path if path.exists() else None
