@@ -21,7 +21,10 @@ class Platform(pulumi.ComponentResource):
 
     def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None):
         super().__init__(kube.component_type("Platform"), name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        # Explicit, so a stack can render manifests instead of applying them; children inherit it.
+        cluster = k8s.Provider("kubernetes", render_yaml_to_directory=settings.render_dir or None,
+                               opts=pulumi.ResourceOptions(parent=self))
+        child = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster})
 
         namespace = k8s.core.v1.Namespace(
             "namespace", metadata=k8s.meta.v1.ObjectMetaArgs(name=settings.namespace, labels={

@@ -46,6 +46,7 @@ class ConfigKey:
 
 CONFIG_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("namespace", "string", "registry", "Kubernetes namespace that holds every object."),
+    ConfigKey("kubernetesRenderDir", "string", "", "Write the manifests to this directory instead of applying them (no cluster needed); empty = apply to the kubeconfig's cluster."),
     ConfigKey("resourceProfile", "string", "small", "Requests/limits for all workloads: small, medium or large."),
     ConfigKey("databaseEngine", "string", "mysql", "Keycloak's database server: mysql or mariadb."),
     ConfigKey("databaseVersion", "string", "", "Database image tag; empty = the pinned version of the engine."),
@@ -233,6 +234,7 @@ class RegistrySettings:
 @dataclass(frozen=True)
 class Settings:
     namespace: str
+    render_dir: str
     database: DatabaseSettings
     keycloak: KeycloakSettings
     realm: RealmSettings
@@ -446,6 +448,7 @@ def parse_settings(raw: Mapping[str, str], secret_keys: frozenset[str] = frozens
 
     settings = Settings(
         namespace=namespace,
+        render_dir=values["kubernetesRenderDir"],
         database=DatabaseSettings(engine, db_version, _quantity(problems, "databaseStorageSize", values["databaseStorageSize"]),
                                   values["databaseStorageClass"], host_path, db_resources),
         keycloak=KeycloakSettings(values["keycloakVersion"], keycloak_exposure,

@@ -119,3 +119,17 @@ def test_each_stack_registers_its_resources(stack):
 def test_workload_specs_stay_readable_in_preview_diffs(dev_run: Run):
     for resource in dev_run.of_type(DEPLOYMENT) + dev_run.of_type(STATEFUL_SET):
         assert not is_secret(resource.inputs["spec"]), resource.name
+
+
+def test_kubernetes_objects_go_through_the_explicit_provider(dev_run: Run):
+    provider = dev_run.one("pulumi:providers:kubernetes")
+    assert "renderYamlToDirectory" not in provider.inputs
+    for resource in dev_run.resources:
+        if resource.type.startswith("kubernetes:"):
+            assert resource.provider.startswith(provider.urn), resource.name
+
+
+def test_a_render_directory_renders_manifests_instead_of_applying_them(dev_config):
+    config, secrets = dev_config
+    run = run_program({**config, "kubernetesRenderDir": ".localenv/manifests"}, secrets)
+    assert run.one("pulumi:providers:kubernetes").inputs["renderYamlToDirectory"] == ".localenv/manifests"
