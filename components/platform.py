@@ -46,7 +46,7 @@ class Platform(pulumi.ComponentResource):
                                    server.admin_password, opts=child)
         signing = SigningCertificates("signing-certs", realm.realm.id, provider, ns, read_after=[realm.client], opts=child)
         registry = Registry("registry", settings, ns, signing.files, signing.secret,
-                            opts=pulumi.ResourceOptions(parent=self, depends_on=[realm.client, signing]))
+                            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[realm.client, signing])))
 
         token = registry.token
         self.outputs: dict[str, pulumi.Input] = {
