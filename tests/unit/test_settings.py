@@ -7,7 +7,7 @@ from components.settings import CONFIG_KEYS, SettingsError, parse_settings
 from tests.unit.harness import ROOT, VALID, RecordingMonitor, run_program, stack_file_config
 
 
-@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod", "local"])
 def test_each_stack_file_loads_and_validates(stack):
     raw, secrets = stack_file_config(stack)
     settings = parse_settings(raw, frozenset(secrets))
