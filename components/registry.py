@@ -67,7 +67,8 @@ def registry_config(registry: RegistrySettings, token: TokenAuth, http_secret: s
         "version": 0.1,
         "log": {"level": "info", "formatter": "text"},
         "storage": storage,
-        "http": {"addr": addr, "secret": http_secret, "debug": {"addr": debug_addr},
+        # host: absolute upload URLs name the public address, whatever proxy the request came through
+        "http": {"addr": addr, "host": registry.public_url, "secret": http_secret, "debug": {"addr": debug_addr},
                  "headers": {"X-Content-Type-Options": ["nosniff"]}},
         "auth": {"token": auth},
         "health": {"storagedriver": {"enabled": True, "interval": "10s", "threshold": 3}},

@@ -22,6 +22,7 @@ def test_3x_config_verifies_with_the_jwks_and_bundle():
         "rootcertbundle": "/etc/registry/certs/registry-cert.pem", "jwks": "/etc/registry/certs/jwks.json"}
     assert config["storage"]["filesystem"] == {"rootdirectory": "/var/lib/registry"}
     assert config["http"]["secret"] == "http-secret"
+    assert config["http"]["host"] == "https://registry.example.com"
     assert registry_env(settings.registry) == [("OTEL_TRACES_EXPORTER", "none")]
 
 
