@@ -28,15 +28,17 @@ def start(name: str, argv: Sequence[str], log_dir: Path, env: Optional[Mapping[s
 
 
 def alive(pid: int) -> bool:
+    """Running, not a zombie (whoever the parent is: servers outlive the process that started them)."""
+    stat = _stat_fields(Path(f"/proc/{pid}"))
+    return stat is not None and stat[0] != "Z"
+
+
+def _stat_fields(proc_dir: Path) -> Optional[list[str]]:
+    """/proc/<pid>/stat after the command name: state, ppid, pgrp, ..."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie child of ours counts as gone
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-        return waited == 0
-    except ChildProcessError:
-        return True
+        return (proc_dir / "stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
 
 
 def stop(pid: int, timeout: float = 30) -> None:
@@ -54,22 +56,11 @@ def stop(pid: int, timeout: float = 30) -> None:
 
 
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return alive(pgid) or _group_has_members(pgid)
-
-
-def _group_has_members(pgid: int) -> bool:
+    """Any live member of the process group (kc.sh's java child outlives a killed kc.sh)."""
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid and fields[0] != "Z":
+            fields = _stat_fields(entry)
+            if fields and int(fields[2]) == pgid and fields[0] != "Z":
                 return True
     return False
 
@@ -86,7 +77,7 @@ def wait_until(name: str, check: Callable[[], bool], pid: int, timeout: float, l
     while time.monotonic() - started < timeout:
         if check():
             return time.monotonic() - started
-        if not alive(pid) and not _group_has_members(pid):
+        if not _group_alive(pid):
             raise ServerError(f"{name} exited during start-up; last log lines:\n{tail(log)}")
         time.sleep(0.5)
     raise ServerError(f"{name} not ready after {timeout:.0f}s; last log lines:\n{tail(log)}")
