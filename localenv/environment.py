@@ -126,9 +126,9 @@ class LocalEnvironment:
         state = self._load()
         for instance in self.registries(state["tools"]):
             processes.stop(state["pids"].pop(instance.name))
-        self._start_registries(state)
+        files = self._start_registries(state)
         self._save(state)
-        return realm_setup.realm_signing_files(self.admin(), self.settings.realm.name)
+        return files
 
     def registries(self, tools: dict[str, str]) -> list[RegistryInstance]:
         stack_registry = self.settings.registry
@@ -152,7 +152,7 @@ class LocalEnvironment:
         def generate() -> str:
             return secrets.token_urlsafe(24)
         given = self.settings.realm.user_passwords
-        return {"db_password": generate(), "admin_password": generate(),
+        return {"db_password": generate(), "admin_password": generate(), "registry_http_secret": generate(),
                 "users": {u: given.get(u) or generate() for u in self.settings.realm.users}}
 
     def _start_database(self, state: dict) -> None:
@@ -210,7 +210,8 @@ class LocalEnvironment:
         realm_setup.configure_realm(admin, self.settings.realm, state["secrets"]["users"])
         state["docker_client_id"] = realm_setup.create_docker_client(admin, self.settings.realm)
 
-    def _start_registries(self, state: dict) -> None:
+    def _start_registries(self, state: dict) -> dict[str, str]:
+        """Both registry lines on the certificate files derived from the live realm; returns those files."""
         files = realm_setup.realm_signing_files(self.admin(), self.settings.realm.name)
         token = token_auth(self.settings)
         state.setdefault("versions", {})
@@ -221,8 +222,8 @@ class LocalEnvironment:
                 directory.mkdir(parents=True, exist_ok=True)
             for file_name, content in files.items():  # the certificate Secret's keys, as mounted files
                 (cert_dir / file_name).write_text(content)
-            http_secret = state["secrets"].setdefault("registry_http_secret", secrets.token_urlsafe(32))
-            config = registry_config(instance.settings, token, http_secret, addr=f"127.0.0.1:{instance.port}",
+            config = registry_config(instance.settings, token, state["secrets"]["registry_http_secret"],
+                                     addr=f"127.0.0.1:{instance.port}",
                                      debug_addr=f"127.0.0.1:{instance.debug_port}", data_dir=str(base / "data"),
                                      cert_dir=str(cert_dir))
             (config_dir / CONFIG_FILE).write_text(render_config(config))
@@ -233,6 +234,7 @@ class LocalEnvironment:
                                  pid, 60, self.logs / f"{instance.name}.log")
             version = subprocess.run([instance.binary, "--version"], capture_output=True, text=True).stdout.split()
             state["versions"][instance.name] = version[-1] if version else "unknown"
+        return files
 
     # ----------------------------------------------------------------------------------- files
     def _env_json(self, state: dict) -> dict[str, Any]:
