@@ -7,6 +7,7 @@ session; every method builds its own ``KeycloakAdmin`` from the (secret) inputs.
 
 from __future__ import annotations
 
+import secrets
 from typing import Any, Optional
 from urllib.parse import quote
 
@@ -14,12 +15,15 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
 from .keycloak_admin import KeycloakAdmin
+from .keycloak_resources import CONNECTION_FIELDS, admin_from, changed_fields, gone
 
 PROTOCOL = "docker-v2"
 ALLOW_ALL_MAPPER = "docker-v2-allow-all-mapper"
 # Inputs that describe the client itself; the rest say how to reach the admin API.
 CLIENT_FIELDS = ("client_id", "name", "description", "enabled")
-CONNECTION_FIELDS = ("server_url", "admin_username", "admin_password")
+# Client attribute naming the resource that created or adopted the client (its state's owner_token): after a
+# URN change, the new resource adopts the client first and the old one's delete must then leave it alone.
+OWNER_ATTRIBUTE = "keycloak-registry.owner"
 
 
 def client_representation(props: dict[str, Any]) -> dict[str, Any]:
@@ -28,8 +32,17 @@ def client_representation(props: dict[str, Any]) -> dict[str, Any]:
             "enabled": bool(props.get("enabled", True)), "protocol": PROTOCOL}
 
 
-def _admin(props: dict[str, Any]) -> KeycloakAdmin:
-    return KeycloakAdmin(props["server_url"].rstrip("/"), props["admin_username"], props["admin_password"])
+def owned_representation(current: dict[str, Any], props: dict[str, Any], owner_token: Optional[str]) -> dict[str, Any]:
+    """``current`` (the live client, or {} for a new one) as these inputs describe it, marked as ``owner_token``'s."""
+    attributes = dict(current.get("attributes") or {})
+    if owner_token is not None:
+        attributes[OWNER_ATTRIBUTE] = owner_token
+    return {**current, **client_representation(props), "attributes": attributes}
+
+
+def is_owned_by(client: dict[str, Any], owner_token: Optional[str]) -> bool:
+    """Whether the live client still carries this resource's marker (no marker on either side: made before markers)."""
+    return (client.get("attributes") or {}).get(OWNER_ATTRIBUTE) == owner_token
 
 
 def _clients_path(realm: str) -> str:
@@ -40,7 +53,8 @@ class DockerV2ClientProvider(ResourceProvider):
     """Create / read / diff / update / delete of one docker-v2 client."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        admin, path = _admin(props), _clients_path(props["realm"])
+        admin, path = admin_from(props), _clients_path(props["realm"])
+        owner_token = secrets.token_hex(16)
         existing = admin.call("GET", path, params={"clientId": props["client_id"]}).json()
         if existing:  # adopt the client that is already there instead of failing on a duplicate clientId
             client = existing[0]
@@ -48,34 +62,40 @@ class DockerV2ClientProvider(ResourceProvider):
                 raise ValueError(f"realm {props['realm']} already has a client {props['client_id']} with protocol "
                                  f"{client.get('protocol')}; expected {PROTOCOL}: delete or rename it")
             client_uuid = client["id"]
-            admin.call("PUT", f"{path}/{client_uuid}", json={**client, **client_representation(props)})
+            admin.call("PUT", f"{path}/{client_uuid}", json=owned_representation(client, props, owner_token))
         else:
-            response = admin.call("POST", path, json=client_representation(props), expect=(201,))
+            response = admin.call("POST", path, json=owned_representation({}, props, owner_token), expect=(201,))
             client_uuid = response.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
         self._ensure_allow_all_mapper(admin, f"{path}/{client_uuid}")
-        return CreateResult(client_uuid, {**props, **self._observed(admin, path, client_uuid)})
+        return CreateResult(client_uuid, {**props, "owner_token": owner_token,
+                                          **self._observed(admin, path, client_uuid)})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        admin, path = _admin(props), _clients_path(props["realm"])
+        admin, path = admin_from(props), _clients_path(props["realm"])
         response = admin.call("GET", f"{path}/{id_}", expect=(200, 404))
         if response.status_code == 404:
-            return ReadResult(None, None)  # deleted outside Pulumi: the engine plans a create
+            return gone()
         state = {**props, **self._from_server(response.json())}
         return ReadResult(id_, state)
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = ["realm"] if olds.get("realm") != news.get("realm") else []
-        changed = [k for k in CLIENT_FIELDS + CONNECTION_FIELDS if olds.get(k) != news.get(k)]
+        changed = changed_fields(olds, news, CLIENT_FIELDS + CONNECTION_FIELDS)
         return DiffResult(changes=bool(changed or replaces), replaces=replaces, delete_before_replace=True)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        admin, path = _admin(news), _clients_path(news["realm"])
+        admin, path = admin_from(news), _clients_path(news["realm"])
+        owner_token = olds.get("owner_token")
         current = admin.call("GET", f"{path}/{id_}").json()
-        admin.call("PUT", f"{path}/{id_}", json={**current, **client_representation(news)})
-        return UpdateResult({**news, **self._observed(admin, path, id_)})
+        admin.call("PUT", f"{path}/{id_}", json=owned_representation(current, news, owner_token))
+        return UpdateResult({**news, "owner_token": owner_token, **self._observed(admin, path, id_)})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        _admin(props).call("DELETE", f"{_clients_path(props['realm'])}/{id_}", expect=(204, 404))
+        """Deletes the client unless another resource has adopted it since (its marker is no longer ours)."""
+        admin, client_path = admin_from(props), f"{_clients_path(props['realm'])}/{id_}"
+        response = admin.call("GET", client_path, expect=(200, 404))
+        if response.status_code == 200 and is_owned_by(response.json(), props.get("owner_token")):
+            admin.call("DELETE", client_path, expect=(204, 404))
 
     @staticmethod
     def _from_server(client: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from urllib.parse import quote
 import requests
 
 TIMEOUT_SECONDS = 30
+EXPECT_SUCCESS = (200, 201, 204)
 
 
 class KeycloakApiError(RuntimeError):
@@ -29,6 +30,22 @@ class KeycloakAdmin:
     password: str
     login_realm: str = "master"
 
+    def login(self) -> AdminSession:
+        """Log in once for several calls (a credential rotation must finish with the login it started with)."""
+        session = requests.Session()
+        try:
+            session.headers["Authorization"] = f"Bearer {self._token(session)}"
+        except BaseException:
+            session.close()
+            raise
+        return AdminSession(self.base_url, session)
+
+    def call(self, method: str, path: str, json: Any = None, expect: tuple[int, ...] = EXPECT_SUCCESS,
+             params: Optional[dict] = None) -> requests.Response:
+        """One admin call (path below /admin/realms) with a fresh session and token; other statuses raise."""
+        with self.login() as session:
+            return session.call(method, path, json=json, expect=expect, params=params)
+
     def _token(self, session: requests.Session) -> str:
         url = f"{self.base_url}/realms/{quote(self.login_realm)}/protocol/openid-connect/token"
         response = session.post(url, data={"grant_type": "password", "client_id": "admin-cli",
@@ -38,13 +55,24 @@ class KeycloakAdmin:
             raise KeycloakApiError("POST", url, response.status_code, response.text)
         return response.json()["access_token"]
 
-    def call(self, method: str, path: str, json: Any = None, expect: tuple[int, ...] = (200, 201, 204),
+
+class AdminSession:
+    """An HTTP session holding one admin token; use it in a ``with`` block."""
+
+    def __init__(self, base_url: str, session: requests.Session):
+        self._base_url = base_url
+        self._session = session
+
+    def call(self, method: str, path: str, json: Any = None, expect: tuple[int, ...] = EXPECT_SUCCESS,
              params: Optional[dict] = None) -> requests.Response:
-        """One admin call (path below /admin/realms) with a fresh session and token; other statuses raise."""
-        url = f"{self.base_url}/admin/realms{path}"
-        with requests.Session() as session:
-            session.headers["Authorization"] = f"Bearer {self._token(session)}"
-            response = session.request(method, url, json=json, params=params, timeout=TIMEOUT_SECONDS)
+        url = f"{self._base_url}/admin/realms{path}"
+        response = self._session.request(method, url, json=json, params=params, timeout=TIMEOUT_SECONDS)
         if response.status_code not in expect:
             raise KeycloakApiError(method, url, response.status_code, response.text)
         return response
+
+    def __enter__(self) -> AdminSession:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._session.close()

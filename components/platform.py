@@ -10,20 +10,30 @@ import pulumi_kubernetes as k8s
 from . import database, kube
 from .database import Database, DatabaseEndpoint
 from .keycloak import Keycloak
+from .keycloak_resources import KeycloakAdminCredentials
 from .realm import RealmConfiguration
-from .registry import Registry
+from .registry import Registry, token_auth
 from .settings import Settings
 from .signing_keys import SigningCertificates
+
+
+# What render mode leaves out: each needs a live Keycloak (the realm is configured through its admin API, the
+# certificates are read from the realm, and the registry pods mount them).
+NOT_RENDERED = ("realm configuration (realm, group, role, users, docker flow, docker-v2 client)",
+                "signing-certificate Secret", "registry Deployment")
 
 
 class Platform(pulumi.ComponentResource):
     """Builds every component from the settings and collects the stack outputs."""
 
+    outputs: dict[str, pulumi.Input]
+
     def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None):
         super().__init__(kube.component_type("Platform"), name, None, opts)
         # Explicit, so a stack can render manifests instead of applying them; children inherit it.
+        # Mutable Secrets: a rotated key updates its Secret in place (not delete+create, replacing the registry too).
         cluster = k8s.Provider("kubernetes", render_yaml_to_directory=settings.render_dir or None,
-                               opts=pulumi.ResourceOptions(parent=self))
+                               enable_secret_mutable=True, opts=pulumi.ResourceOptions(parent=self))
         child = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster})
 
         namespace = k8s.core.v1.Namespace(
@@ -38,30 +48,47 @@ class Platform(pulumi.ComponentResource):
         endpoint = DatabaseEndpoint(settings.database.engine, database.service_host(settings.namespace),
                                     settings.database.port, settings.database.name)
         server = Keycloak("keycloak", settings.keycloak, endpoint, db, ns, opts=child)
-
-        provider = keycloak.Provider(
-            "keycloak-admin", url=server.admin_url, base_path="", realm="master", client_id="admin-cli",
-            username=server.admin_username, password=server.admin_password, client_timeout=60, opts=child)
-        realm = RealmConfiguration("realm", settings.realm, provider, server.admin_url, server.admin_username,
-                                   server.admin_password, opts=child)
-        signing = SigningCertificates("signing-certs", realm.realm.id, provider, ns, read_after=[realm.client], opts=child)
-        registry = Registry("registry", settings, ns, signing.files, signing.secret,
-                            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[realm.client, signing])))
-
-        token = registry.token
+        token = token_auth(settings)
         self.outputs: dict[str, pulumi.Input] = {
             "namespace": ns,
             "registryHost": settings.registry.host,
             "registryUrl": settings.registry.public_url,
             "keycloakUrl": settings.keycloak.public_url,
-            "realm": realm.realm.realm,
             "tokenRealm": token.realm,
-            "tokenService": realm.client.client_id,
             "tokenIssuer": token.issuer,
             "usernames": list(settings.realm.users),
             "dockerLoginCommand": f"docker login {settings.registry.host}",
             "keycloakAdminUsername": server.admin_username,
             "keycloakAdminPassword": pulumi.Output.secret(server.admin_password),
-            "userPasswords": pulumi.Output.secret(pulumi.Output.all(**realm.passwords)),
         }
+        if settings.render_dir:
+            # No Keycloak call at all: a rendered Deployment reports a known, empty status, so the readiness gate
+            # would open and the provider log in to whatever answers at the admin URL.
+            Registry("registry", settings, ns, None, opts=child)
+            self.outputs["renderMode"] = {"directory": settings.render_dir, "notRendered": list(NOT_RENDERED)}
+            self.register_outputs(self.outputs)
+            return
+
+        # Carries a changed admin username/password to Keycloak (KC_BOOTSTRAP_ADMIN_* applies only once); the
+        # provider and the dynamic resources log in with its outputs, so they switch only after the rotation.
+        admin = KeycloakAdminCredentials("keycloak-admin-credentials", server_url=server.admin_url,
+                                         username=server.admin_username, password=server.admin_password, opts=child)
+        provider = keycloak.Provider(
+            "keycloak-admin", url=server.admin_url, base_path="", realm="master", client_id="admin-cli",
+            username=admin.accepted_username, password=admin.accepted_password, client_timeout=60, opts=child)
+        realm = RealmConfiguration("realm", settings.realm, provider, admin, opts=child)
+        # Read through the provider, which has no login in the preview of an admin-credential change (an unconfigured
+        # provider answers invokes with nothing): the read waits for the accepted login as well.
+        realm_to_read = pulumi.Output.all(realm.realm.realm, admin.accepted_username).apply(lambda values: values[0])
+        signing = SigningCertificates("signing-certs", realm_to_read, provider, ns, read_after=[realm.client], opts=child)
+        Registry("registry", settings, ns, signing,
+                 opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[realm.client, signing])))
+
+        self.outputs.update({
+            "keycloakAdminUsername": admin.accepted_username,
+            "keycloakAdminPassword": pulumi.Output.secret(admin.accepted_password),
+            "realm": realm.realm.realm,
+            "tokenService": realm.client.client_id,
+            "userPasswords": pulumi.Output.secret(pulumi.Output.all(**realm.passwords)),
+        })
         self.register_outputs(self.outputs)

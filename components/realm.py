@@ -7,8 +7,9 @@ import pulumi
 import pulumi_keycloak as keycloak
 
 from . import kube
-from .passwords import generated_password
 from .docker_client import DockerV2Client
+from .keycloak_resources import KeycloakAdminCredentials, KeycloakRealm, UserPassword
+from .passwords import generated_password
 from .settings import RealmSettings
 
 DOCKER_AUTHENTICATOR = "docker-http-basic-authenticator"
@@ -19,35 +20,33 @@ DENY_ACCESS = "deny-access-authenticator"
 VERIFY_PROFILE = "VERIFY_PROFILE"
 
 
-def go_duration(seconds: int) -> str:
-    """Keycloak's provider stores durations in Go's canonical form (300 -> "5m0s"); matching it avoids a perpetual diff."""
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes}m{secs}s"
-    if minutes:
-        return f"{minutes}m{secs}s"
-    return f"{secs}s"
-
-
 def flow_aliases(realm: RealmSettings) -> tuple[str, str]:
     """Aliases of the restricted docker flow and of its deny-outsiders sub-flow."""
     return f"docker auth {realm.group}", f"deny outside {realm.group}"
 
 
 class RealmConfiguration(pulumi.ComponentResource):
-    """Everything inside the realm; all children use the explicit, readiness-gated Keycloak provider."""
+    """Everything inside the realm; the pulumi-keycloak children use the explicit, readiness-gated provider,
+    the dynamic ones log in with ``admin``'s (rotated) credentials."""
 
-    def __init__(self, name: str, realm: RealmSettings, provider: keycloak.Provider, admin_url: pulumi.Input[str],
-                 admin_username: pulumi.Input[str], admin_password: pulumi.Input[str],
+    realm: KeycloakRealm
+    group: keycloak.Group
+    role: keycloak.Role
+    users: list[keycloak.User]
+    passwords: dict[str, pulumi.Output[str]]  # username -> the password Keycloak has (known once applied)
+    client: DockerV2Client
+
+    def __init__(self, name: str, realm: RealmSettings, provider: keycloak.Provider, admin: KeycloakAdminCredentials,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__(kube.component_type("RealmConfiguration"), name, None, opts)
         kc = pulumi.ResourceOptions(parent=self, provider=provider)
+        dynamic = pulumi.ResourceOptions(parent=self)
+        connection = admin.connection()
 
-        self.realm = keycloak.Realm(
-            f"{name}-realm", realm=realm.name, enabled=True, display_name="Container registry",
-            access_token_lifespan=go_duration(realm.token_lifespan_seconds), opts=kc)
-        realm_id = self.realm.id
+        self.realm = KeycloakRealm(
+            f"{name}-realm", **connection, realm=realm.name, enabled=True, display_name="Container registry",
+            access_token_lifespan=realm.token_lifespan_seconds, opts=dynamic)
+        realm_id = self.realm.realm  # the name, known once the realm exists
         keycloak.RequiredAction(f"{name}-no-profile-prompt", realm_id=realm_id, alias=VERIFY_PROFILE,
                                 name="Verify Profile", enabled=False, opts=kc)
 
@@ -57,23 +56,22 @@ class RealmConfiguration(pulumi.ComponentResource):
         keycloak.GroupRoles(f"{name}-group-roles", realm_id=realm_id, group_id=self.group.id,
                             role_ids=[self.role.id], opts=kc)
 
-        self.passwords: dict[str, pulumi.Output[str]] = {}
-        self.users: list[keycloak.User] = []
+        self.passwords = {}
+        self.users = []
         for username in realm.users:
             given = realm.user_passwords.get(username)
             password = pulumi.Output.secret(given) if given else generated_password(
                 f"{name}-user-{username}-password", self, length=24)
-            user = keycloak.User(
-                f"{name}-user-{username}", realm_id=realm_id, username=username, enabled=True,
-                initial_password=keycloak.UserInitialPasswordArgs(value=password, temporary=False), opts=kc)
+            user = keycloak.User(f"{name}-user-{username}", realm_id=realm_id, username=username, enabled=True, opts=kc)
             keycloak.UserGroups(f"{name}-user-{username}-groups", realm_id=realm_id, user_id=user.id,
                                 group_ids=[self.group.id], opts=kc)
-            self.passwords[username] = password
+            applied = UserPassword(f"{name}-user-{username}-credential", **connection, realm=realm_id,
+                                   user_id=user.id, password=password, opts=dynamic)
+            self.passwords[username] = applied.password
             self.users.append(user)
 
         self.client = DockerV2Client(
-            f"{name}-docker-client", server_url=admin_url, admin_username=admin_username, admin_password=admin_password,
-            realm=self.realm.realm, client_id=realm.client_id,
+            f"{name}-docker-client", **connection, realm=realm_id, client_id=realm.client_id,
             description="Container registry token service (docker-v2 protocol)",
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.realm]))
 
@@ -98,13 +96,14 @@ class RealmConfiguration(pulumi.ComponentResource):
         condition = keycloak.authentication.Execution(
             f"{name}-lacks-access-role", realm_id=realm_id, parent_flow_alias=subflow.alias,
             authenticator=CONDITION_USER_ROLE, requirement="REQUIRED", priority=10, opts=kc)
-        keycloak.authentication.ExecutionConfig(
+        condition_config = keycloak.authentication.ExecutionConfig(
             f"{name}-lacks-access-role-config", realm_id=realm_id, execution_id=condition.id,
             alias=f"lacks {realm.access_role}", config={"condUserRole": realm.access_role, "negate": "true"}, opts=kc)
         deny = keycloak.authentication.Execution(
             f"{name}-deny-access", realm_id=realm_id, parent_flow_alias=subflow.alias, authenticator=DENY_ACCESS,
             requirement="REQUIRED", priority=20,
             opts=pulumi.ResourceOptions.merge(kc, pulumi.ResourceOptions(depends_on=[condition])))
+        # Bound only once complete: without the condition's config, the sub-flow would deny nobody.
         keycloak.authentication.Bindings(
             f"{name}-docker-flow-binding", realm_id=realm_id, docker_authentication_flow=flow.alias,
-            opts=pulumi.ResourceOptions.merge(kc, pulumi.ResourceOptions(depends_on=[deny])))
+            opts=pulumi.ResourceOptions.merge(kc, pulumi.ResourceOptions(depends_on=[deny, condition_config])))

@@ -16,7 +16,7 @@ import yaml
 from . import kube
 from .passwords import generated_password
 from .settings import RegistrySettings, Settings
-from .signing_keys import BUNDLE_FILE, JWKS_FILE
+from .signing_keys import BUNDLE_FILE, JWKS_FILE, SigningCertificates
 
 NAME = "registry"
 CONFIG_SECRET = "registry-config"
@@ -87,9 +87,15 @@ def registry_env(registry: RegistrySettings) -> list[tuple[str, kube.EnvValue]]:
 class Registry(pulumi.ComponentResource):
     """Deployment, config Secret, storage, Service and Ingress of the registry."""
 
+    token: TokenAuth
+    deployment: Optional[k8s.apps.v1.Deployment]  # None without signing certificates (render mode)
+    service: k8s.core.v1.Service
+    ingress: Optional[k8s.networking.v1.Ingress]
+
     def __init__(self, name: str, settings: Settings, namespace: pulumi.Input[str],
-                 signing_files: pulumi.Output[dict], signing_secret: k8s.core.v1.Secret,
-                 opts: pulumi.ResourceOptions | None = None):
+                 signing: Optional[SigningCertificates], opts: pulumi.ResourceOptions | None = None):
+        """Without ``signing`` (render mode: no live realm to read keys from) no Deployment is registered: its
+        pods could verify no token. Config Secret, storage, Service and Ingress are there either way."""
         super().__init__(kube.component_type("Registry"), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         registry = settings.registry
@@ -102,12 +108,6 @@ class Registry(pulumi.ComponentResource):
             CONFIG_SECRET, metadata=kube.metadata(CONFIG_SECRET, ns, kube.REGISTRY),
             string_data={CONFIG_FILE: config_text}, opts=child)
 
-        volumes = [
-            k8s.core.v1.VolumeArgs(name="config", secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=config_secret.metadata.name)),
-            k8s.core.v1.VolumeArgs(name="certs", secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=signing_secret.metadata.name)),
-        ]
-        mounts = [k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONFIG_DIR, read_only=True),
-                  k8s.core.v1.VolumeMountArgs(name="certs", mount_path=CERT_DIR, read_only=True)]
         claim: Optional[k8s.core.v1.PersistentVolumeClaim] = None
         if registry.storage == "filesystem":
             claim = k8s.core.v1.PersistentVolumeClaim(
@@ -116,6 +116,27 @@ class Registry(pulumi.ComponentResource):
                     access_modes=["ReadWriteOnce"], storage_class_name=registry.storage_class or None,
                     resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": registry.storage_size})),
                 opts=child)
+        self.deployment = self._deployment(registry, ns, config_secret, config_text, claim, signing) if signing else None
+        self.service = kube.service(NAME, ns, kube.REGISTRY, HTTP_PORT, HTTP_PORT, registry.exposure, self)
+        self.ingress = kube.ingress(NAME, ns, kube.REGISTRY, NAME, HTTP_PORT, registry.exposure, self, annotations={
+            "nginx.ingress.kubernetes.io/proxy-body-size": registry.ingress_max_body_size,
+            "nginx.ingress.kubernetes.io/proxy-request-buffering": "off",
+            "nginx.ingress.kubernetes.io/proxy-read-timeout": "600",
+            "nginx.ingress.kubernetes.io/proxy-send-timeout": "600",
+        })
+        self.register_outputs({"url": registry.public_url, "tokenRealm": self.token.realm})
+
+    def _deployment(self, registry: RegistrySettings, ns: pulumi.Input[str], config_secret: k8s.core.v1.Secret,
+                    config_text: pulumi.Output[str], claim: Optional[k8s.core.v1.PersistentVolumeClaim],
+                    signing: SigningCertificates) -> k8s.apps.v1.Deployment:
+        """The registry pods, rolled by checksums of what they mount (the registry never reloads it)."""
+        volumes = [
+            k8s.core.v1.VolumeArgs(name="config", secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=config_secret.metadata.name)),
+            k8s.core.v1.VolumeArgs(name="certs", secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=signing.secret.metadata.name)),
+        ]
+        mounts = [k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONFIG_DIR, read_only=True),
+                  k8s.core.v1.VolumeMountArgs(name="certs", mount_path=CERT_DIR, read_only=True)]
+        if claim:
             volumes.append(k8s.core.v1.VolumeArgs(name="data", persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
                 claim_name=claim.metadata.name)))
             mounts.append(k8s.core.v1.VolumeMountArgs(name="data", mount_path=DATA_DIR))
@@ -124,10 +145,10 @@ class Registry(pulumi.ComponentResource):
         # A digest reveals nothing of the secret config; unsecret, it keeps the Deployment readable in diffs.
         annotations = {
             "checksum/config": pulumi.Output.unsecret(config_text.apply(kube.checksum)),
-            "checksum/signing-certs": signing_files.apply(lambda files: kube.checksum(*(files[k] for k in sorted(files)))),
+            "checksum/signing-certs": signing.files.apply(lambda files: kube.checksum(*(files[k] for k in sorted(files)))),
         }
         health = k8s.core.v1.HTTPGetActionArgs(path="/debug/health", port="debug")
-        self.deployment = k8s.apps.v1.Deployment(
+        return k8s.apps.v1.Deployment(
             NAME,
             metadata=kube.metadata(NAME, ns, kube.REGISTRY, registry.version),
             spec=k8s.apps.v1.DeploymentSpecArgs(
@@ -150,13 +171,5 @@ class Registry(pulumi.ComponentResource):
                         liveness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=20, failure_threshold=6),
                     )]),
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[config_secret, signing_secret]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[config_secret, signing.secret]),
         )
-        self.service = kube.service(NAME, ns, kube.REGISTRY, HTTP_PORT, HTTP_PORT, registry.exposure, self)
-        self.ingress = kube.ingress(NAME, ns, kube.REGISTRY, NAME, HTTP_PORT, registry.exposure, self, annotations={
-            "nginx.ingress.kubernetes.io/proxy-body-size": registry.ingress_max_body_size,
-            "nginx.ingress.kubernetes.io/proxy-request-buffering": "off",
-            "nginx.ingress.kubernetes.io/proxy-read-timeout": "600",
-            "nginx.ingress.kubernetes.io/proxy-send-timeout": "600",
-        })
-        self.register_outputs({"url": registry.public_url, "tokenRealm": self.token.realm})

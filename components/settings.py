@@ -46,13 +46,12 @@ class ConfigKey:
 
 CONFIG_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("namespace", "string", "registry", "Kubernetes namespace that holds every object."),
-    ConfigKey("kubernetesRenderDir", "string", "", "Write the manifests to this directory instead of applying them (no cluster needed); empty = apply to the kubeconfig's cluster."),
+    ConfigKey("kubernetesRenderDir", "string", "", "Write manifests to this directory instead of applying them: no cluster and no Keycloak needed, so no realm, certificates or registry Deployment (see Rendering manifests); empty = apply to the kubeconfig's cluster."),
     ConfigKey("resourceProfile", "string", "small", "Requests/limits for all workloads: small, medium or large."),
     ConfigKey("databaseEngine", "string", "mysql", "Keycloak's database server: mysql or mariadb."),
     ConfigKey("databaseVersion", "string", "", "Database image tag; empty = the pinned version of the engine."),
     ConfigKey("databaseStorageSize", "string", "5Gi", "Size of the database volume (Kubernetes quantity)."),
-    ConfigKey("databaseStorageClass", "string", "", "StorageClass of the database PVC; empty = cluster default."),
-    ConfigKey("databaseHostPath", "string", "", "Node directory for a hostPath PV (single-node dev clusters); empty = none."),
+    ConfigKey("databaseStorageClass", "string", "", "StorageClass of the database PVC; empty = the cluster's default (kind: local-path, minikube: hostpath; both provision directories the database can write)."),
     ConfigKey("keycloakVersion", "string", KEYCLOAK_VERSION, "Keycloak 26.x image tag."),
     ConfigKey("keycloakPublicUrl", "string", "", "Keycloak's public base URL (KC_HOSTNAME); token issuer and realm derive from it. Required."),
     ConfigKey("keycloakAdminUrl", "string", "", "URL Pulumi uses for Keycloak's admin API; empty = keycloakPublicUrl."),
@@ -87,6 +86,13 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("clusterIssuer", "string", "", "cert-manager ClusterIssuer for the Ingress TLS certificates; empty = bring your own TLS Secrets."),
 )
 KEYS_BY_NAME = {key.name: key for key in CONFIG_KEYS}
+# Keys that once existed: a stack that still sets one is told what replaced it, not just "no such key".
+REMOVED_KEYS = {
+    "databaseHostPath": "no databaseHostPath: the key was removed because a hostPath volume is not writable by the "
+                        "database user (uid 999); run `pulumi config rm databaseHostPath` and leave databaseStorageClass "
+                        "empty for the cluster's default StorageClass (kind: local-path, minikube: its hostpath "
+                        "provisioner) or set it to another StorageClass",
+}
 
 
 @dataclass(frozen=True)
@@ -147,7 +153,6 @@ class DatabaseSettings:
     version: str
     storage_size: str
     storage_class: str
-    host_path: str
     resources: Resources
     name: str = "keycloak"
     user: str = "keycloak"
@@ -379,7 +384,7 @@ def parse_settings(raw: Mapping[str, str], secret_keys: frozenset[str] = frozens
     """
     problems = _Problems()
     for name in sorted(set(raw) - set(KEYS_BY_NAME)):
-        problems.add(name, raw[name], "no such key; known keys are listed in Pulumi.yaml")
+        problems.add(name, raw[name], REMOVED_KEYS.get(name, "no such key; known keys are listed in Pulumi.yaml"))
     for name in sorted(raw):
         key = KEYS_BY_NAME.get(name)
         if key and key.secret and raw[name] and name not in secret_keys:
@@ -397,11 +402,6 @@ def parse_settings(raw: Mapping[str, str], secret_keys: frozenset[str] = frozens
     if engine in SUPPORTED_DATABASE_LINES:
         lines = SUPPORTED_DATABASE_LINES[engine]
         _version(problems, "databaseVersion", db_version, lines, f"an exact {engine} version of a line Keycloak supports ({', '.join(lines)}), e.g. {DATABASE_VERSIONS[engine]}")
-    host_path = values["databaseHostPath"]
-    if host_path and not host_path.startswith("/"):
-        problems.add("databaseHostPath", host_path, "an absolute node path such as /var/lib/keycloak-registry/db")
-    if host_path and values["databaseStorageClass"]:
-        problems.add("databaseStorageClass", values["databaseStorageClass"], "empty when databaseHostPath is set (the hostPath PV is bound directly)")
 
     _version(problems, "keycloakVersion", values["keycloakVersion"], ("26",), f"a Keycloak 26.x.y version, e.g. {KEYCLOAK_VERSION}")
     _version(problems, "registryVersion", values["registryVersion"], ("2.8", "3"), f"a registry version of the 3.x line (e.g. {REGISTRY_VERSION}) or 2.8.x (e.g. {REGISTRY_LEGACY_VERSION})")
@@ -450,7 +450,7 @@ def parse_settings(raw: Mapping[str, str], secret_keys: frozenset[str] = frozens
         namespace=namespace,
         render_dir=values["kubernetesRenderDir"],
         database=DatabaseSettings(engine, db_version, _quantity(problems, "databaseStorageSize", values["databaseStorageSize"]),
-                                  values["databaseStorageClass"], host_path, db_resources),
+                                  values["databaseStorageClass"], db_resources),
         keycloak=KeycloakSettings(values["keycloakVersion"], keycloak_exposure,
                                   _url(problems, "keycloakAdminUrl", values["keycloakAdminUrl"], required=False) or keycloak_exposure.public_url,
                                   admin_username, admin_password, kc_resources),

@@ -12,7 +12,7 @@ import hashlib
 import json
 import textwrap
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import pulumi
 import pulumi_keycloak as keycloak
@@ -20,6 +20,7 @@ import pulumi_kubernetes as k8s
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from pulumi_keycloak.outputs import GetRealmKeysKeyResult
 
 from . import kube
 
@@ -39,12 +40,13 @@ class RealmKey:
     priority: int
 
     @classmethod
-    def from_api(cls, key: Any) -> "RealmKey":
-        """From an admin-API dict (camelCase) or a getRealmKeys result object (snake_case attributes)."""
-        def field(api_name: str, attr: str) -> Any:
-            return key.get(api_name) if isinstance(key, dict) else getattr(key, attr)
-        return cls(field("algorithm", "algorithm"), field("status", "status"),
-                   field("certificate", "certificate") or "", int(field("providerPriority", "provider_priority") or 0))
+    def from_api(cls, key: Mapping[str, Any]) -> "RealmKey":
+        """From an admin-API dict (camelCase) or a getRealmKeys result, which is a dict keyed in snake_case."""
+        if isinstance(key, GetRealmKeysKeyResult):
+            key = {"algorithm": key.algorithm, "status": key.status, "certificate": key.certificate,
+                   "providerPriority": key.provider_priority}
+        return cls(key.get("algorithm"), key.get("status"), key.get("certificate") or "",
+                   int(key.get("providerPriority") or 0))
 
 
 def _b64url_uint(value: int) -> str:
@@ -95,6 +97,9 @@ def signing_material(keys: Iterable[RealmKey]) -> dict[str, str]:
 
 class SigningCertificates(pulumi.ComponentResource):
     """The Secret the registry mounts to verify tokens, re-derived from the live realm on every update."""
+
+    files: pulumi.Output[dict[str, str]]
+    secret: k8s.core.v1.Secret
 
     def __init__(self, name: str, realm_id: pulumi.Input[str], provider: keycloak.Provider, namespace: pulumi.Input[str],
                  read_after: Sequence[pulumi.Resource] = (), opts: pulumi.ResourceOptions | None = None):

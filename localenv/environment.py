@@ -1,42 +1,40 @@
-"""The whole system as local processes on 127.0.0.1, configured by the program's own pure functions.
-
-Settings come from stacks/Pulumi.local.yaml; Keycloak runs with ``keycloak_env``, each registry with
-``registry_config`` and the files of the certificate Secret from ``signing_material``.
+"""The whole system on 127.0.0.1, deployed by the program itself: a real Kubernetes control plane (kwok node),
+`pulumi up` of the local stack through the real engine, and localenv.kubelet running the database, Keycloak
+and registry pods the program created as real processes, configured from those very objects.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-import secrets
 import shutil
 import subprocess
+import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 from urllib.parse import urlsplit
 
 import yaml
 
-from components import database, keycloak
-from components.database import DatabaseEndpoint
-from components.keycloak import Listen, keycloak_env
+from components import database
 from components.keycloak_admin import KeycloakAdmin
-from components.kube import SecretRef
-from components.registry import CONFIG_FILE, registry_config, registry_env, render_config, token_auth
-from components.settings import REGISTRY_LEGACY_VERSION, RegistrySettings, Settings, parse_settings, stack_file_values
+from components.settings import REGISTRY_LEGACY_VERSION, Settings, parse_settings, stack_file_values
 
-from . import processes, realm_setup
+from . import processes
+from .cluster import APISERVER_PORT, ETCD_PEER_PORT, ETCD_PORT, KWOK_PORT, LocalCluster, versions as cluster_versions
+from .kubeapi import KubeApi
+from .kubelet import KubeletConfig
+from .stack import LocalStack, engine_bin_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = ROOT / ".localenv"
 LOCAL_STACK = ROOT / "stacks" / "Pulumi.local.yaml"
-MARIADB_PORT = 13306
+# Loopback ports behind the pods' container ports (as a port-forward would give them).
+DATABASE_PORT = 13306
 KEYCLOAK_MANAGEMENT_PORT = 19000
-LEGACY_REGISTRY_PORT = 15028  # the 2.8 line beside the stack's own (3.x) registry
-KEYCLOAK_READY_TIMEOUT = 600
+LEGACY_REGISTRY_PORT = 15028  # the 2.8 line, run beside the stack's (3.x) registry from the same Secrets
+PROCESS_BACKED = ("database", "keycloak", "registry")
 
 
 def local_settings() -> Settings:
@@ -46,26 +44,6 @@ def local_settings() -> Settings:
 
 def port_of(url: str) -> int:
     return urlsplit(url).port or 80
-
-
-@dataclass(frozen=True)
-class RegistryInstance:
-    """One registry process: the stack's registry, or the other line beside it."""
-
-    settings: RegistrySettings
-    binary: str
-
-    @property
-    def name(self) -> str:
-        return f"registry-{self.settings.line}"
-
-    @property
-    def port(self) -> int:
-        return port_of(self.settings.public_url)
-
-    @property
-    def debug_port(self) -> int:
-        return self.port + 1
 
 
 class LocalEnvironment:
@@ -78,34 +56,48 @@ class LocalEnvironment:
 
     # ----------------------------------------------------------------------------------- public
     def up(self) -> dict[str, Any]:
-        """Start everything, or report the environment that is already running."""
+        """Start everything and `pulumi up` the local stack, or report the environment already running."""
         if self.running():
             return json.loads(self.env_file.read_text())
         if self.state_file.exists():
             self.down()
         started = time.monotonic()
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        tools = self.install()
-        state: dict[str, Any] = {"pids": {}, "timings": {}, "tools": tools, "secrets": self._new_secrets()}
+        state: dict[str, Any] = {"pids": {}, "timings": {}}
         try:
-            self._start_database(state)
-            self._start_keycloak(state)
-            self._configure_realm(state)
-            self._start_registries(state)
+            state["tools"] = self.install()
+            self._save(state)
+            cluster = LocalCluster(self.state_dir / "cluster", Path(state["tools"]["KUBE_BIN_DIR"]), self.logs)
+            api = cluster.start(state["pids"], PROCESS_BACKED)
+            state["kube_token"] = api.token
+            state["timings"]["control_plane"] = round(time.monotonic() - started, 1)
+            self._save(state)
+            self._start_kubelet(state, api)
+            self._save(state)
+            stack = self.stack(state)
+            stack.init()
+            deployed = time.monotonic()
+            stack.up()
+            state["timings"]["pulumi_up"] = round(time.monotonic() - deployed, 1)
         except BaseException:
             self._save(state)
             self.down()
             raise
         state["timings"]["up"] = round(time.monotonic() - started, 1)
+        state["versions"] = {**cluster_versions(Path(state["tools"]["KUBE_BIN_DIR"])), **self._server_versions(state)}
         self._save(state)
-        env = self._env_json(state)
-        self.env_file.write_text(json.dumps(env, indent=2) + "\n")
-        return env
+        return self.write_env_json()
 
     def down(self) -> None:
-        """Stop every process this environment started and remove its data (downloads stay cached)."""
+        """Stop the kubelet (and the servers it runs), then the control plane; remove .localenv (caches stay)."""
         state = self._load()
-        for pid in reversed(list((state.get("pids") or {}).values())):
+        pids = state.get("pids") or {}
+        if "kubelet" in pids:
+            processes.stop(pids.pop("kubelet"), timeout=90)
+        for pod in self.kubelet_status().values():  # if the kubelet died, its servers are still ours to stop
+            for pid in pod["pids"].values():
+                processes.stop(pid)
+        for pid in reversed(list(pids.values())):
             processes.stop(pid)
         if self.state_dir.exists():
             shutil.rmtree(self.state_dir)
@@ -116,141 +108,104 @@ class LocalEnvironment:
         return bool(pids) and self.env_file.exists() and all(processes.alive(pid) for pid in pids.values()) and \
             processes.http_ok(f"http://127.0.0.1:{KEYCLOAK_MANAGEMENT_PORT}/health/ready")()
 
+    def listening_ports(self) -> list[int]:
+        """Every loopback port this environment serves on, for checks that `down` left nothing behind."""
+        keycloak, registry = port_of(self.settings.keycloak.public_url), port_of(self.settings.registry.public_url)
+        ports = [ETCD_PORT, ETCD_PEER_PORT, APISERVER_PORT, KWOK_PORT, DATABASE_PORT, keycloak, KEYCLOAK_MANAGEMENT_PORT,
+                 registry, registry + 1, LEGACY_REGISTRY_PORT, LEGACY_REGISTRY_PORT + 1]
+        return [p for p in ports if processes.port_open(p)]
+
+    def stack(self, state: Optional[dict] = None) -> LocalStack:
+        state = state or self._load()
+        return LocalStack(self.state_dir, Path(state["tools"]["ENGINE_BIN_DIR"]), self.state_dir / "cluster" / "kubeconfig")
+
+    def kube(self) -> KubeApi:
+        state = self._load()
+        return LocalCluster(self.state_dir / "cluster", Path(state["tools"]["KUBE_BIN_DIR"]), self.logs).api(state["kube_token"])
+
     def admin(self) -> KeycloakAdmin:
-        state = self._load()
-        return KeycloakAdmin(self.settings.keycloak.public_url, self.settings.keycloak.admin_username,
-                             state["secrets"]["admin_password"])
+        env = json.loads(self.env_file.read_text())
+        return KeycloakAdmin(env["keycloak_url"], env["admin"]["username"], env["admin"]["password"])
 
-    def refresh_signing_certs(self) -> dict[str, str]:
-        """Re-derive the certificate files from the live realm and restart the registries, as a rollout would."""
+    def write_env_json(self) -> dict[str, Any]:
+        """.localenv/env.json from the stack's outputs: what a person or a test needs to log in."""
         state = self._load()
-        for instance in self.registries(state["tools"]):
-            processes.stop(state["pids"].pop(instance.name))
-        files = self._start_registries(state)
-        self._save(state)
-        return files
-
-    def registries(self, tools: dict[str, str]) -> list[RegistryInstance]:
-        stack_registry = self.settings.registry
-        legacy = dataclasses.replace(
-            stack_registry, version=REGISTRY_LEGACY_VERSION,
-            exposure=dataclasses.replace(stack_registry.exposure, public_url=f"http://127.0.0.1:{LEGACY_REGISTRY_PORT}"))
-        binaries = {"3": tools["REGISTRY3_BIN"], "2.8": tools["REGISTRY2_BIN"]}
-        return [RegistryInstance(s, binaries[s.line]) for s in (stack_registry, legacy)]
+        out = self.stack(state).outputs()
+        legacy_url = f"http://127.0.0.1:{LEGACY_REGISTRY_PORT}"
+        server_versions = state.get("versions") or {}
+        env = {
+            "keycloak_url": out["keycloakUrl"],
+            "admin": {"username": out["keycloakAdminUsername"], "password": out["keycloakAdminPassword"]},
+            "realm": out["realm"],
+            "service": out["tokenService"],
+            "issuer": out["tokenIssuer"],
+            "token_realm": out["tokenRealm"],
+            "users": [{"username": u, "password": p} for u, p in out["userPasswords"].items()],
+            "registries": [
+                {"line": self.settings.registry.line, "url": out["registryUrl"],
+                 "version": server_versions.get(f"registry-{self.settings.registry.line}", "")},
+                {"line": "2.8", "url": legacy_url, "version": server_versions.get("registry-2.8", "")},
+            ],
+            "kubeconfig": str(self.state_dir / "cluster" / "kubeconfig"),
+            "namespace": out["namespace"],
+        }
+        self.env_file.write_text(json.dumps(env, indent=2) + "\n")
+        self.env_file.chmod(0o600)
+        return env
 
     def install(self) -> dict[str, str]:
-        """Run scripts/install-test-deps for the versions the settings pin; fails naming what is missing."""
+        """Servers (scripts/install-test-deps), the control plane (scripts/kube-binaries) and the engine
+        (scripts/pulumi-engine), each built or downloaded once and cached; fails naming what is missing."""
         env = {**os.environ, "KEYCLOAK_VERSION": self.settings.keycloak.version,
                "REGISTRY3_VERSION": self.settings.registry.version}
         result = subprocess.run([str(ROOT / "scripts" / "install-test-deps")], env=env, capture_output=True, text=True)
         if result.returncode != 0:
             raise processes.ServerError(f"scripts/install-test-deps failed:\n{result.stderr[-3000:]}")
-        return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+        tools = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+        kube = subprocess.run([str(ROOT / "scripts" / "kube-binaries")], capture_output=True, text=True)
+        if kube.returncode != 0:
+            raise processes.ServerError(f"scripts/kube-binaries failed:\n{kube.stderr[-3000:]}")
+        tools["KUBE_BIN_DIR"] = kube.stdout.strip().splitlines()[-1]
+        tools["ENGINE_BIN_DIR"] = str(engine_bin_dir())
+        return tools
 
     # ----------------------------------------------------------------------------------- steps
-    def _new_secrets(self) -> dict[str, Any]:
-        def generate() -> str:
-            return secrets.token_urlsafe(24)
-        given = self.settings.realm.user_passwords
-        return {"db_password": generate(), "admin_password": generate(), "registry_http_secret": generate(),
-                "users": {u: given.get(u) or generate() for u in self.settings.realm.users}}
+    def _start_kubelet(self, state: dict, api: KubeApi) -> None:
+        registry = self.settings.registry
+        config = KubeletConfig(
+            server=api.server, token=api.token, ca_file=api.ca_file, namespace=self.settings.namespace,
+            state_dir=str(self.state_dir), tools=state["tools"],
+            ports={"database": {self.settings.database.port: DATABASE_PORT},
+                   "keycloak": {8080: port_of(self.settings.keycloak.public_url), 9000: KEYCLOAK_MANAGEMENT_PORT},
+                   "registry": {5000: port_of(registry.public_url), 5001: port_of(registry.public_url) + 1}},
+            services={database.service_host(self.settings.namespace): "database"},
+            legacy_registry={"url": f"http://127.0.0.1:{LEGACY_REGISTRY_PORT}", "port": LEGACY_REGISTRY_PORT,
+                             "debug_port": LEGACY_REGISTRY_PORT + 1, "version": REGISTRY_LEGACY_VERSION})
+        (self.state_dir / "kubelet.json").write_text(json.dumps(config.__dict__, indent=2))
+        (self.state_dir / "kubelet.json").chmod(0o600)
+        state["pids"]["kubelet"] = processes.start("kubelet", [sys.executable, "-u", "-m", "localenv.kubelet",
+                                                               str(self.state_dir)], self.logs, cwd=ROOT)
 
-    def _start_database(self, state: dict) -> None:
-        tools, db = state["tools"], self.settings.database
-        data, run = self.state_dir / "mariadb" / "data", self.state_dir / "mariadb" / "run"
-        run.mkdir(parents=True, exist_ok=True)
-        subprocess.run([tools["MARIADB_INSTALL_DB"], "--no-defaults", f"--datadir={data}", "--user=root",
-                        "--auth-root-authentication-method=normal", "--skip-test-db"],
-                       check=True, capture_output=True)
-        socket = run / "mysqld.sock"
-        pid = processes.start("mariadb", [
-            tools["MARIADBD"], "--no-defaults", f"--datadir={data}", f"--socket={socket}", f"--pid-file={run}/mysqld.pid",
-            f"--port={MARIADB_PORT}", "--bind-address=127.0.0.1", "--user=root", f"--tmpdir={run}",
-            "--skip-name-resolve", "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci"], self.logs)
-        state["pids"]["mariadb"] = pid
-        processes.wait_until("MariaDB", lambda: socket.exists() and processes.port_open(MARIADB_PORT), pid, 60,
-                             self.logs / "mariadb.log")
-        password = state["secrets"]["db_password"]
-        sql = (f"CREATE DATABASE `{db.name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci; "
-               f"CREATE USER '{db.user}'@'127.0.0.1' IDENTIFIED BY '{password}'; "
-               f"GRANT ALL ON `{db.name}`.* TO '{db.user}'@'127.0.0.1';")
-        subprocess.run([tools["MARIADB_CLIENT"], "--no-defaults", f"--socket={socket}", "-uroot", "-e", sql],
-                       check=True, capture_output=True)
-        state["versions"] = {"mariadb": subprocess.run([tools["MARIADBD"], "--version"], capture_output=True,
-                                                       text=True).stdout.split(" Ver ")[-1].split()[0]}
-
-    def keycloak_process_env(self, state: dict) -> dict[str, str]:
-        """keycloak_env with this environment's loopback addresses and its SecretRefs resolved."""
-        kc, db = self.settings.keycloak, self.settings.database
-        endpoint = DatabaseEndpoint(db.engine, "127.0.0.1", MARIADB_PORT, db.name)
-        listen = Listen("127.0.0.1", port_of(kc.public_url), KEYCLOAK_MANAGEMENT_PORT)
-        secret_values = {
-            SecretRef(database.CREDENTIALS_SECRET, "username"): db.user,
-            SecretRef(database.CREDENTIALS_SECRET, "password"): state["secrets"]["db_password"],
-            SecretRef(keycloak.ADMIN_SECRET, "username"): kc.admin_username,
-            SecretRef(keycloak.ADMIN_SECRET, "password"): state["secrets"]["admin_password"],
-        }
-        return {name: secret_values[value] if isinstance(value, SecretRef) else value
-                for name, value in keycloak_env(kc, endpoint, listen)}
-
-    def _start_keycloak(self, state: dict) -> None:
+    def _server_versions(self, state: dict) -> dict[str, str]:
         tools = state["tools"]
-        env = {**self.keycloak_process_env(state), "JAVA_HOME": tools["JAVA_HOME"]}
-        pid = processes.start("keycloak", [f"{tools['KEYCLOAK_HOME']}/bin/kc.sh", "start"], self.logs, env=env)
-        state["pids"]["keycloak"] = pid
-        seconds = processes.wait_until(
-            "Keycloak", processes.http_ok(f"http://127.0.0.1:{KEYCLOAK_MANAGEMENT_PORT}/health/ready"), pid,
-            KEYCLOAK_READY_TIMEOUT, self.logs / "keycloak.log")
-        state["timings"]["keycloak_ready"] = round(seconds, 1)
-        state["versions"]["keycloak"] = tools["KEYCLOAK_VERSION"]
 
-    def _configure_realm(self, state: dict) -> None:
-        self._save(state)  # admin() reads the generated admin password from the state file
-        admin = self.admin()
-        realm_setup.configure_realm(admin, self.settings.realm, state["secrets"]["users"])
-        state["docker_client_id"] = realm_setup.create_docker_client(admin, self.settings.realm)
+        def version(binary: str) -> str:
+            words = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.split()
+            return words[-1] if words else "unknown"
+        mariadb = subprocess.run([tools["MARIADBD"], "--version"], capture_output=True, text=True).stdout
+        return {"keycloak": tools["KEYCLOAK_VERSION"], "registry-3": version(tools["REGISTRY3_BIN"]),
+                "registry-2.8": version(tools["REGISTRY2_BIN"]),
+                "mariadb": mariadb.split(" Ver ")[-1].split()[0] if mariadb else "unknown",
+                "pulumi": subprocess.run([str(Path(tools["ENGINE_BIN_DIR"]) / "pulumi"), "version"],
+                                         capture_output=True, text=True).stdout.strip()}
 
-    def _start_registries(self, state: dict) -> dict[str, str]:
-        """Both registry lines on the certificate files derived from the live realm; returns those files."""
-        files = realm_setup.realm_signing_files(self.admin(), self.settings.realm.name)
-        token = token_auth(self.settings)
-        state.setdefault("versions", {})
-        for instance in self.registries(state["tools"]):
-            base = self.state_dir / instance.name
-            cert_dir, config_dir = base / "certs", base / "config"
-            for directory in (cert_dir, config_dir, base / "data"):
-                directory.mkdir(parents=True, exist_ok=True)
-            for file_name, content in files.items():  # the certificate Secret's keys, as mounted files
-                (cert_dir / file_name).write_text(content)
-            config = registry_config(instance.settings, token, state["secrets"]["registry_http_secret"],
-                                     addr=f"127.0.0.1:{instance.port}",
-                                     debug_addr=f"127.0.0.1:{instance.debug_port}", data_dir=str(base / "data"),
-                                     cert_dir=str(cert_dir))
-            (config_dir / CONFIG_FILE).write_text(render_config(config))
-            pid = processes.start(instance.name, [instance.binary, "serve", str(config_dir / CONFIG_FILE)], self.logs,
-                                  env=dict(registry_env(instance.settings)))
-            state["pids"][instance.name] = pid
-            processes.wait_until(instance.name, processes.http_ok(f"http://127.0.0.1:{instance.debug_port}/debug/health"),
-                                 pid, 60, self.logs / f"{instance.name}.log")
-            version = subprocess.run([instance.binary, "--version"], capture_output=True, text=True).stdout.split()
-            state["versions"][instance.name] = version[-1] if version else "unknown"
-        return files
+    def kubelet_status(self) -> dict[str, Any]:
+        try:
+            return json.loads((self.state_dir / "kubelet-status.json").read_text())
+        except (OSError, ValueError):
+            return {}
 
     # ----------------------------------------------------------------------------------- files
-    def _env_json(self, state: dict) -> dict[str, Any]:
-        token = token_auth(self.settings)
-        return {
-            "keycloak_url": self.settings.keycloak.public_url,
-            "admin": {"username": self.settings.keycloak.admin_username, "password": state["secrets"]["admin_password"]},
-            "realm": self.settings.realm.name,
-            "service": token.service,
-            "issuer": token.issuer,
-            "token_realm": token.realm,
-            "users": [{"username": u, "password": p} for u, p in state["secrets"]["users"].items()],
-            "registries": [{"version": state["versions"][i.name], "line": i.settings.line, "url": i.settings.public_url}
-                           for i in self.registries(state["tools"])],
-        }
-
     def _save(self, state: dict) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.state_file.write_text(json.dumps(state, indent=2))

@@ -19,7 +19,8 @@ import requests
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from components.signing_keys import libtrust_kid
+from components.keycloak_admin import KeycloakAdmin
+from components.signing_keys import SECRET_NAME, libtrust_kid
 
 SCOPE = "repository:test/hello:pull,push"
 
@@ -69,6 +70,37 @@ def forged_claims(env_json: dict, **overrides) -> dict:
 
 def kid_of(key: rsa.RSAPrivateKey) -> str:
     return libtrust_kid(key.public_key())
+
+
+# ------------------------------------------------------------------------- realm objects the tests add
+def created_id(response: requests.Response) -> str:
+    return response.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+
+
+def add_realm_user(admin: KeycloakAdmin, realm: str, username: str, password: str, group_id: str = "",
+                   enabled: bool = True) -> str:
+    """A user the stack does not declare (an outsider, a disabled member): the tests' adversaries."""
+    user_id = created_id(admin.call("POST", f"/{realm}/users", json={
+        "username": username, "enabled": enabled, "requiredActions": [],
+        "credentials": [{"type": "password", "value": password, "temporary": False}]}))
+    if group_id:
+        admin.call("PUT", f"/{realm}/users/{user_id}/groups/{group_id}")
+    return user_id
+
+
+def group_id(admin: KeycloakAdmin, realm: str, name: str) -> str:
+    return next(g["id"] for g in admin.call("GET", f"/{realm}/groups").json() if g["name"] == name)
+
+
+def signing_secret(kube, namespace: str) -> dict[str, str]:
+    """The files of the certificate Secret the program wrote into the API server."""
+    return {k: v.decode() for k, v in kube.secret_data(namespace, SECRET_NAME).items()}
+
+
+def client_props(admin: KeycloakAdmin, realm: str, client_id: str, description: str = "") -> dict:
+    """Inputs of the docker-v2 client dynamic provider, for tests that call it directly."""
+    return {"server_url": admin.base_url, "admin_username": admin.username, "admin_password": admin.password,
+            "realm": realm, "client_id": client_id, "name": client_id, "description": description, "enabled": True}
 
 
 # --------------------------------------------------------------------------------------- skopeo

@@ -1,14 +1,18 @@
-"""Real servers for the integration tests: the local environment of scripts/localenv, started once per
-session (or reused if already running) and stopped at the end if this session started it."""
+"""Real servers for the integration tests: the local environment of scripts/localenv (a real API server, the
+real Pulumi engine deploying the local stack, real Keycloak, MariaDB and both registry lines), started once
+per session (or reused if already running) and stopped at the end if this session started it."""
 
 import json
+import uuid
 from typing import Any
 
 import pytest
 
 from components.keycloak_admin import KeycloakAdmin
 from localenv.environment import LocalEnvironment
-from tests.integration.clients import Skopeo
+from localenv.kubeapi import KubeApi
+from localenv.stack import LocalStack
+from tests.integration.clients import Skopeo, add_realm_user, group_id
 
 
 @pytest.fixture(scope="session")
@@ -22,18 +26,41 @@ def local_env():
 
 
 @pytest.fixture(scope="session")
+def stack(local_env) -> LocalStack:
+    return local_env.stack()
+
+
+@pytest.fixture(scope="session")
+def kube(local_env) -> KubeApi:
+    return local_env.kube()
+
+
+@pytest.fixture
 def env_json(local_env) -> dict[str, Any]:
+    """Re-read for every test: a scenario that changes the stack rewrites it."""
     return json.loads(local_env.env_file.read_text())
 
 
-@pytest.fixture(scope="session")
-def admin(local_env) -> KeycloakAdmin:
+@pytest.fixture
+def admin(local_env, env_json) -> KeycloakAdmin:
     return local_env.admin()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def user(env_json) -> dict[str, str]:
     return env_json["users"][0]
+
+
+@pytest.fixture(scope="session")
+def strangers(local_env) -> dict[str, tuple[str, str]]:
+    """Realm users who must never get a registry token: one outside the group, one disabled inside it.
+    Made through the admin API, not the stack: they are the tests' adversaries."""
+    admin, realm = local_env.admin(), local_env.settings.realm
+    suffix = uuid.uuid4().hex[:8]  # the environment may outlive one test session
+    outsider, disabled = (f"outsider-{suffix}", "outsider-password-1"), (f"disabled-{suffix}", "disabled-password-1")
+    add_realm_user(admin, realm.name, *outsider)
+    add_realm_user(admin, realm.name, *disabled, group_id=group_id(admin, realm.name, realm.group), enabled=False)
+    return {"outside the group": outsider, "disabled user": disabled}
 
 
 @pytest.fixture(params=["3", "2.8"], ids=["registry-3.x", "registry-2.8"])
@@ -46,8 +73,10 @@ def skopeo(tmp_path) -> Skopeo:
     return Skopeo(tmp_path / "auth.json")
 
 
-
-
 def pytest_collection_modifyitems(items):
-    """Tests that restart the environment run after every test that relies on the running one."""
-    items.sort(key=lambda item: item.get_closest_marker("restarts_environment") is not None)
+    """Tests that change the stack run after those that only use it; those that restart everything run last."""
+    def order(item) -> int:
+        if item.get_closest_marker("restarts_environment"):
+            return 2
+        return 1 if item.get_closest_marker("changes_stack") else 0
+    items.sort(key=order)

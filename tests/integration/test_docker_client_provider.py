@@ -8,7 +8,7 @@ from pulumi.dynamic.dynamic import serialize_provider
 
 from components.docker_client import ALLOW_ALL_MAPPER, DockerV2ClientProvider
 from components.keycloak_admin import KeycloakApiError
-from localenv.realm_setup import client_props
+from tests.integration.clients import client_props
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def test_create_read_update_delete(props, admin, env_json):
     assert (after.outs["description"], after.outs["enabled"]) == ("second", False)
     assert provider.diff(created.id, after.outs, changed).changes is False
 
-    provider.delete(created.id, changed)
+    provider.delete(created.id, created.outs)
     assert provider.read(created.id, changed).id is None
 
 
@@ -77,4 +77,4 @@ def test_the_provider_pulumi_stores_in_state_still_works(props):
     restored = dill.loads(base64.b64decode(serialize_provider(DockerV2ClientProvider())))
     created = restored.create(props)
     assert restored.read(created.id, props).outs["client_id"] == props["client_id"]
-    restored.delete(created.id, props)
+    restored.delete(created.id, created.outs)

@@ -7,34 +7,30 @@ import time
 import pytest
 
 from localenv import processes
-from localenv.environment import KEYCLOAK_MANAGEMENT_PORT, MARIADB_PORT, ROOT, port_of
+from localenv.environment import ROOT
 from tests.integration.clients import registry_get, token_for
 
 pytestmark = pytest.mark.restarts_environment
 
 
-def localenv(command: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(ROOT / "scripts" / "localenv"), command], capture_output=True, text=True, timeout=900)
+def localenv(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(ROOT / "scripts" / "localenv"), *args], capture_output=True, text=True, timeout=1500)
 
 
-def listening_ports(local_env, env_json) -> list[int]:
-    ports = [MARIADB_PORT, KEYCLOAK_MANAGEMENT_PORT, port_of(env_json["keycloak_url"])]
-    for registry in env_json["registries"]:
-        ports += [port_of(registry["url"]), port_of(registry["url"]) + 1]
-    return [p for p in ports if processes.port_open(p)]
-
-
-def test_up_twice_down_and_up_again(local_env, env_json):
+def test_up_twice_down_and_up_again(local_env):
     pids = local_env.state()["pids"]
+    server_pids = [pid for pod in local_env.kubelet_status().values() for pid in pod["pids"].values()]
+    assert server_pids, "the kubelet runs the stack's servers"
     started = time.monotonic()
     again = localenv("up")
     assert again.returncode == 0 and "already running" in again.stderr
     assert time.monotonic() - started < 30 and local_env.state()["pids"] == pids
+    assert localenv("preview").returncode == 0  # `scripts/localenv preview`: no changes
 
     down = localenv("down")
     assert down.returncode == 0, down.stderr
-    assert not any(processes.alive(pid) for pid in pids.values())
-    assert listening_ports(local_env, env_json) == []
+    assert not any(processes.alive(pid) for pid in [*pids.values(), *server_pids])
+    assert local_env.listening_ports() == []
     assert not local_env.state_dir.exists()
 
     up = localenv("up")

@@ -3,15 +3,14 @@
 import base64
 import json
 import time
-import uuid
 from urllib.parse import urlsplit
 
 import pytest
 
 from components.docker_client import DockerV2ClientProvider
-from localenv.realm_setup import add_user, client_props
-from tests.integration.clients import (forged_claims, jwt_parts, kid_of, registry_get, request_token, sign_jwt,
-                                       token_for, write_oci_image)
+from components.signing_keys import JWKS_FILE
+from tests.integration.clients import (client_props, forged_claims, jwt_parts, kid_of, registry_get, request_token,
+                                       sign_jwt, signing_secret, token_for, write_oci_image)
 from tests.keys import certificate_pem, new_key, private_key_pem
 
 
@@ -46,18 +45,6 @@ def test_a_member_token_carries_the_requested_access(env_json, user):
     assert claims["access"] == [{"type": "repository", "name": "test/hello", "actions": ["pull", "push"]}]
 
 
-@pytest.fixture(scope="module")
-def strangers(admin, env_json):
-    """Users who must not get a registry token: one outside the group, one disabled inside it."""
-    realm = env_json["realm"]
-    group_id = next(g["id"] for g in admin.call("GET", f"/{realm}/groups").json() if g["name"] == "registry-users")
-    suffix = uuid.uuid4().hex[:8]  # the environment may outlive one test session
-    outsider, disabled = (f"outsider-{suffix}", "outsider-password-1"), (f"disabled-{suffix}", "disabled-password-1")
-    add_user(admin, realm, *outsider)
-    add_user(admin, realm, *disabled, group_id=group_id, enabled=False)
-    return {"outside the group": outsider, "disabled user": disabled}
-
-
 @pytest.mark.parametrize("who", ["wrong password", "unknown user", "disabled user", "outside the group"])
 def test_no_token_and_no_login_for(who, registry, env_json, user, strangers, skopeo):
     username, password = strangers.get(who) or {
@@ -70,17 +57,18 @@ def test_no_token_and_no_login_for(who, registry, env_json, user, strangers, sko
 
 
 @pytest.fixture(scope="module")
-def trusted_key(local_env, admin, env_json):
-    """A key we hold, imported into the realm as a passive RS256 key and so trusted by the registries after
-    a re-derive: it signs tokens that differ from a valid one in exactly one way."""
+def trusted_key(local_env, stack, kube):
+    """A key we hold, imported into the realm as a passive RS256 key and so trusted by the registries once
+    `pulumi up` has re-derived the certificate Secret: it signs tokens that differ from a valid one in one way."""
     key = new_key()
-    realm = env_json["realm"]
+    admin, realm = local_env.admin(), local_env.settings.realm.name
     admin.call("POST", f"/{realm}/components", json={
         "name": "integration-test-key", "providerId": "rsa", "providerType": "org.keycloak.keys.KeyProvider",
         "parentId": admin.call("GET", f"/{realm}").json()["id"],
         "config": {"priority": ["1"], "enabled": ["true"], "active": ["false"], "algorithm": ["RS256"],
                    "privateKey": [private_key_pem(key)], "certificate": [certificate_pem(key, realm)]}})
-    assert kid_of(key) in local_env.refresh_signing_certs()["jwks.json"]
+    stack.up()
+    assert kid_of(key) in signing_secret(kube, local_env.settings.namespace)[JWKS_FILE]
     return key
 
 

@@ -1,27 +1,30 @@
-"""The certificate Secret derived from the live realm matches what Keycloak really signs with."""
+"""The certificate Secret the program wrote matches what Keycloak really signs with, and is what the
+registries run on."""
 
 import json
 
-from components.signing_keys import BUNDLE_FILE, JWKS_FILE
-from localenv.realm_setup import realm_signing_files
-from tests.integration.clients import jwt_parts, token_for
+from components.signing_keys import BUNDLE_FILE, JWKS_FILE, RealmKey, signing_material
+from tests.integration.clients import jwt_parts, signing_secret, token_for
 
 
-def test_bundle_holds_the_realms_active_rs256_certificate(admin, env_json):
+def test_the_secret_is_the_derivation_of_the_live_realm_keys(admin, env_json, kube):
+    keys = admin.call("GET", f"/{env_json['realm']}/keys").json()["keys"]
+    assert signing_secret(kube, env_json["namespace"]) == signing_material(RealmKey.from_api(k) for k in keys)
+
+
+def test_bundle_holds_the_realms_active_rs256_certificate(admin, env_json, kube):
     keys = admin.call("GET", f"/{env_json['realm']}/keys").json()
-    active_kid = keys["active"]["RS256"]
-    active = next(k for k in keys["keys"] if k["kid"] == active_kid)
-    assert active["certificate"] in realm_signing_files(admin, env_json["realm"])[BUNDLE_FILE].replace("\n", "")
+    active = next(k for k in keys["keys"] if k["kid"] == keys["active"]["RS256"])
+    assert active["certificate"] in signing_secret(kube, env_json["namespace"])[BUNDLE_FILE].replace("\n", "")
 
 
-def test_jwks_kid_is_the_kid_of_a_token_keycloak_issued(admin, env_json, user):
+def test_jwks_kid_is_the_kid_of_a_token_keycloak_issued(env_json, user, kube):
     header, _ = jwt_parts(token_for(env_json, user["username"], user["password"]))
-    kids = [k["kid"] for k in json.loads(realm_signing_files(admin, env_json["realm"])[JWKS_FILE])["keys"]]
+    kids = [k["kid"] for k in json.loads(signing_secret(kube, env_json["namespace"])[JWKS_FILE])["keys"]]
     assert header["kid"] in kids
 
 
-def test_the_running_registries_mount_what_the_realm_derives(local_env, admin, env_json):
-    files = realm_signing_files(admin, env_json["realm"])
-    for instance in local_env.registries(local_env.state()["tools"]):
-        cert_dir = local_env.state_dir / instance.name / "certs"
-        assert {f.name: f.read_text() for f in cert_dir.iterdir()} == files
+def test_the_running_registry_pod_mounts_the_secret(local_env, env_json, kube):
+    pod = local_env.kubelet_status()["registry"]["pod"]
+    mounted = local_env.state_dir / "pods" / pod / "volumes" / "certs"
+    assert {f.name: f.read_text() for f in mounted.iterdir()} == signing_secret(kube, env_json["namespace"])

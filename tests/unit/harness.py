@@ -13,11 +13,13 @@ from typing import Any, Optional
 
 import pulumi
 import yaml
+from pulumi.output import Unknown
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime.mocks import MockMonitor, Mocks, _sync_await
 from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 
+from components.keycloak_resources import accepted
 from components.settings import stack_file_values
 from tests.keys import certificate_b64
 
@@ -36,6 +38,11 @@ class Registration:
     dependencies: list[str]
     property_dependencies: dict[str, list[str]]
     provider: str
+    # resource options that decide what an update or `pulumi destroy` does to the object
+    protect: bool = False
+    retain_on_delete: bool = False
+    delete_before_replace: bool = False
+    replace_on_changes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -80,7 +87,8 @@ class RecordingMonitor(MockMonitor):
                 inputs=_sync_await(_deserialize(rpc, request.object)), parent=request.parent,
                 dependencies=list(request.dependencies),
                 property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
-                provider=request.provider))
+                provider=request.provider, protect=request.protect, retain_on_delete=request.retainOnDelete,
+                delete_before_replace=request.deleteBeforeReplace, replace_on_changes=tuple(request.replaceOnChanges)))
         return response
 
     def Invoke(self, request):
@@ -110,6 +118,8 @@ class PlatformMocks(Mocks):
             return args.inputs["realm"], state
         if args.typ == "random:index/randomPassword:RandomPassword":
             state["result"] = f"generated-{args.name}"
+        if args.name == "keycloak-admin-credentials":  # what its dynamic provider's create returns
+            state = accepted(state)
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -155,6 +165,18 @@ VALID = {"keycloakPublicUrl": "https://auth.example.com", "registryPublicUrl": "
 def container(resource: Registration) -> dict:
     """The first container of a registered Deployment or StatefulSet."""
     return resource.inputs["spec"]["template"]["spec"]["containers"][0]
+
+
+def holds_unknown(value) -> bool:
+    """Whether a registered input is, or contains, a value not known until the engine creates something.
+    (How deep the unknown sits, e.g. a Secret's whole stringData or one of its values, varies by SDK version.)"""
+    if isinstance(value, Unknown):
+        return True
+    if isinstance(value, dict):
+        return any(holds_unknown(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(holds_unknown(v) for v in value)
+    return False
 
 
 def is_secret(value) -> bool:

@@ -1,3 +1,5 @@
+import pytest
+
 from components.database import database_env, readiness_command
 from components.kube import SecretRef
 from components.settings import parse_settings
@@ -30,21 +32,40 @@ def test_mariadb_engine_uses_the_mariadb_image_and_variables():
     assert readiness_command("mariadb")[0] == "healthcheck.sh"
 
 
-def test_dev_stack_binds_the_claim_to_a_hostpath_volume(dev_run):
-    volume = dev_run.one("kubernetes:core/v1:PersistentVolume")
+def test_dev_stack_uses_the_clusters_default_storage_class(dev_run):
+    """kind's local-path and minikube's hostpath provisioners create directories uid 999 can write."""
+    assert dev_run.of_type("kubernetes:core/v1:PersistentVolume") == []
     claim = dev_run.one("kubernetes:core/v1:PersistentVolumeClaim", "keycloak-db-data")
-    assert volume.inputs["spec"]["hostPath"]["path"] == "/var/lib/keycloak-registry/database"
-    assert volume.inputs["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
-    assert claim.inputs["spec"]["storageClassName"] == volume.inputs["spec"]["storageClassName"]
+    assert claim.inputs["spec"].get("storageClassName") is None
     assert claim.inputs["spec"]["resources"]["requests"]["storage"] == "5Gi"
 
 
-def test_cluster_storage_class_without_hostpath():
+def test_a_named_storage_class():
     run = run_program(*stack_file_config("prod"))
     assert run.of_type("kubernetes:core/v1:PersistentVolume") == []
     claim = run.one("kubernetes:core/v1:PersistentVolumeClaim", "keycloak-db-data")
     assert claim.inputs["spec"]["storageClassName"] == "standard-rwo"
     assert claim.inputs["spec"]["resources"]["requests"]["storage"] == "20Gi"
+
+
+def test_the_data_directory_is_a_sub_path_of_the_volume(dev_run):
+    """A fresh ext4 volume's root holds lost+found, and mysqld --initialize aborts on a non-empty directory."""
+    stateful_set = dev_run.one("kubernetes:apps/v1:StatefulSet", "keycloak-db")
+    (mount,) = container(stateful_set)["volumeMounts"]
+    assert mount["mountPath"] == "/var/lib/mysql"
+    assert mount["subPath"] == "data"
+    (volume,) = stateful_set.inputs["spec"]["template"]["spec"]["volumes"]
+    assert volume["persistentVolumeClaim"]["claimName"] == "keycloak-db-data"
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_destroy_keeps_no_database_behind_the_new_credentials(stack):
+    """After `pulumi destroy` an `up` generates new passwords, so no volume or object may outlive the stack."""
+    run = run_program(*stack_file_config(stack))
+    assert run.of_type("kubernetes:core/v1:PersistentVolume") == []
+    assert "volumeClaimTemplates" not in run.one("kubernetes:apps/v1:StatefulSet", "keycloak-db").inputs["spec"]
+    for resource in run.resources:
+        assert not (resource.protect or resource.retain_on_delete), f"{resource.type} {resource.name}"
 
 
 def test_only_keycloak_reaches_the_database(dev_run):

@@ -5,9 +5,12 @@ import subprocess
 import sys
 
 import dill
+import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
-from components.docker_client import DockerV2ClientProvider, client_representation
+from components.docker_client import (OWNER_ATTRIBUTE, DockerV2ClientProvider, client_representation, is_owned_by,
+                                      owned_representation)
+from components.keycloak_resources import KeycloakAdminCredentialsProvider, KeycloakRealmProvider, UserPasswordProvider
 from tests.unit.harness import ROOT
 
 PROPS = {"server_url": "http://127.0.0.1:8080", "admin_username": "admin", "admin_password": "pw", "realm": "registry",
@@ -17,6 +20,20 @@ PROPS = {"server_url": "http://127.0.0.1:8080", "admin_username": "admin", "admi
 def test_representation_is_a_docker_v2_client():
     assert client_representation(PROPS) == {"clientId": "registry", "name": "registry", "description": "d",
                                             "enabled": True, "protocol": "docker-v2"}
+
+
+def test_the_owner_marker_joins_the_clients_other_attributes():
+    live = {"id": "uuid", "clientId": "registry", "protocol": "docker-v2", "attributes": {"other": "kept", OWNER_ATTRIBUTE: "a"}}
+    assert owned_representation(live, PROPS, "b") == {**live, **client_representation(PROPS),
+                                                      "attributes": {"other": "kept", OWNER_ATTRIBUTE: "b"}}
+    assert owned_representation({}, PROPS, "b")["attributes"] == {OWNER_ATTRIBUTE: "b"}
+
+
+def test_only_the_resource_whose_marker_the_client_carries_owns_it():
+    client = {"attributes": {OWNER_ATTRIBUTE: "b"}}
+    assert is_owned_by(client, "b") and not is_owned_by(client, "a")
+    # state and client from before markers: the old resource still owns what nobody has adopted since
+    assert is_owned_by({"attributes": {}}, None) and is_owned_by({}, None) and not is_owned_by(client, None)
 
 
 def test_no_change_means_no_diff():
@@ -37,12 +54,14 @@ def test_moving_realms_replaces_the_client():
     assert diff.replaces == ["realm"] and diff.delete_before_replace is True
 
 
-def test_provider_survives_the_serialization_pulumi_stores():
-    blob = serialize_provider(DockerV2ClientProvider())
+@pytest.mark.parametrize("provider_class", [DockerV2ClientProvider, KeycloakRealmProvider, UserPasswordProvider,
+                                            KeycloakAdminCredentialsProvider])
+def test_provider_survives_the_serialization_pulumi_stores(provider_class):
+    blob = serialize_provider(provider_class())
     restored = dill.loads(base64.b64decode(blob))
-    assert isinstance(restored, DockerV2ClientProvider) and vars(restored) == {}
+    assert isinstance(restored, provider_class) and vars(restored) == {}
     # the provider host is a separate process started in the project directory
     script = ("import base64, dill, sys; p = dill.loads(base64.b64decode(sys.stdin.read())); "
-              "print(type(p).__name__, p.diff('i', {'realm': 'a'}, {'realm': 'b'}).replaces)")
+              "print(type(p).__name__, p.diff('i', {'server_url': 'a'}, {'server_url': 'b'}).changes)")
     out = subprocess.run([sys.executable, "-c", script], input=blob, capture_output=True, text=True, cwd=ROOT, check=True)
-    assert out.stdout.strip() == "DockerV2ClientProvider ['realm']"
+    assert out.stdout.strip() == f"{provider_class.__name__} True"

@@ -1,30 +1,57 @@
 import json
 
-import pytest
-
-from components.realm import flow_aliases, go_duration
+from components.keycloak_resources import realm_update
+from components.realm import flow_aliases
 from components.settings import parse_settings
+from tests.unit import harness
 from tests.unit.harness import VALID, is_secret, run_program, stack_file_config
 
+DYNAMIC = "pulumi-python:dynamic:Resource"
+USER = "keycloak:index/user:User"
 
-@pytest.mark.parametrize("seconds,expected", [(300, "5m0s"), (45, "45s"), (3600, "1h0m0s"), (5430, "1h30m30s"), (600, "10m0s")])
-def test_go_duration(seconds, expected):
-    assert go_duration(seconds) == expected
+
+def deps(resource) -> set[str]:
+    return set(resource.dependencies) | {urn for urns in resource.property_dependencies.values() for urn in urns}
+
+
+def waits_for(run, resource) -> set[str]:
+    """Every resource the engine finishes before this one (dependencies, transitively)."""
+    seen: set[str] = set()
+    todo = deps(resource)
+    while todo:
+        urn = todo.pop()
+        if urn not in seen:
+            seen.add(urn)
+            todo |= deps(run.by_urn(urn))
+    return seen
 
 
 def test_realm_group_role_and_users(dev_run):
-    realm = dev_run.one("keycloak:index/realm:Realm").inputs
+    realm = dev_run.one(DYNAMIC, "realm-realm").inputs
     assert realm["realm"] == "registry" and realm["enabled"] is True
-    assert realm["accessTokenLifespan"] == "5m0s"
+    assert realm["access_token_lifespan"] == 300
     assert dev_run.one("keycloak:index/group:Group").inputs["name"] == "registry-users"
     assert dev_run.one("keycloak:index/role:Role").inputs["name"] == "registry-users-access"
-    users = {u.inputs["username"]: u.inputs for u in dev_run.of_type("keycloak:index/user:User")}
+    users = {u.inputs["username"]: u.inputs for u in dev_run.of_type(USER)}
     assert set(users) == {"developer", "ci-bot"}
-    for name, user in users.items():
-        assert is_secret(user["initialPassword"])
-        assert user["initialPassword"]["value"] == {"temporary": False, "value": f"generated-realm-user-{name}-password"}
     memberships = dev_run.of_type("keycloak:index/userGroups:UserGroups")
     assert len(memberships) == 2 and all(m.inputs["groupIds"] == ["realm-group-id"] for m in memberships)
+
+
+def test_the_realm_is_not_the_bridged_resource_whose_updates_unbind_the_docker_flow(dev_run):
+    """pulumi-keycloak's Realm update sends back the docker flow it read at create time (issue 8, item 1)."""
+    assert dev_run.of_type("keycloak:index/realm:Realm") == []
+    realm = dev_run.one(DYNAMIC, "realm-realm")
+    in_realm = [r for r in dev_run.resources if r.type.startswith("keycloak:") and "realmId" in r.inputs]
+    assert in_realm and all(r.inputs["realmId"] == "registry" and realm.urn in deps(r) for r in in_realm)
+
+
+def test_a_realm_update_changes_only_the_attributes_the_program_owns():
+    live = {"realm": "registry", "enabled": False, "displayName": "old", "accessTokenLifespan": 60,
+            "dockerAuthenticationFlow": "docker auth registry-users", "browserFlow": "browser", "sslRequired": "all"}
+    props = {"realm": "registry", "enabled": True, "display_name": "Container registry", "access_token_lifespan": 300.0}
+    assert realm_update(live, props) == {**live, "enabled": True, "displayName": "Container registry",
+                                         "accessTokenLifespan": 300}
 
 
 def test_given_passwords_are_used_instead_of_generated_ones():
@@ -35,6 +62,59 @@ def test_given_passwords_are_used_instead_of_generated_ones():
     assert run.outputs["userPasswords"]["ci-bot"].startswith("generated-")
     assert [r.name for r in run.of_type("random:index/randomPassword:RandomPassword") if "user" in r.name] == \
         ["realm-user-ci-bot-password"]
+
+
+def test_user_passwords_are_set_by_a_resource_that_applies_every_change(dev_run):
+    """keycloak.User's initial_password is applied on create only (issue 8, item 7)."""
+    users = {u.name: u for u in dev_run.of_type(USER)}
+    assert all("initialPassword" not in u.inputs for u in users.values())
+    for username in ("developer", "ci-bot"):
+        applied = dev_run.one(DYNAMIC, f"realm-user-{username}-credential")
+        user = users[f"realm-user-{username}"]
+        assert (applied.inputs["realm"], applied.inputs["user_id"]) == ("registry", f"realm-user-{username}-id")
+        assert user.urn in applied.property_dependencies["user_id"]
+        assert is_secret(applied.inputs["password"]) and is_secret(applied.inputs["admin_password"])
+        assert applied.inputs["password"]["value"] == f"generated-realm-user-{username}-password"
+
+
+def _mocks_answering(monkeypatch, outputs: dict[str, dict]):
+    """Make the mocked engine answer the named resources with these outputs instead of their inputs."""
+    original = harness.PlatformMocks.new_resource
+
+    def new_resource(self, args):
+        id_, state = original(self, args)
+        return id_, {**state, **outputs.get(args.name, {})}
+    monkeypatch.setattr(harness.PlatformMocks, "new_resource", new_resource)
+
+
+def test_password_outputs_show_only_what_keycloak_accepted(monkeypatch):
+    """userPasswords and keycloakAdminPassword come from the resources that applied them, not from config."""
+    _mocks_answering(monkeypatch, {"realm-user-developer-credential": {"password": "applied-developer"},
+                                   "realm-user-ci-bot-credential": {"password": "applied-ci-bot"},
+                                   "keycloak-admin-credentials": {"accepted_username": "applied-admin",
+                                                                  "accepted_password": "applied-pw"}})
+    run = run_program(*stack_file_config("dev"))
+    assert run.outputs["userPasswords"] == {"developer": "applied-developer", "ci-bot": "applied-ci-bot"}
+    assert (run.outputs["keycloakAdminUsername"], run.outputs["keycloakAdminPassword"]) == ("applied-admin", "applied-pw")
+    assert {"userPasswords", "keycloakAdminPassword"} <= run.secret_outputs
+
+
+def test_everything_logs_in_with_the_credentials_keycloak_accepted(dev_run):
+    """A changed admin login reaches Keycloak first (KC_BOOTSTRAP_ADMIN_* applies only once; issue 8, item 6)."""
+    credentials = dev_run.one(DYNAMIC, "keycloak-admin-credentials")
+    assert (credentials.inputs["server_url"], credentials.inputs["username"]) == ("http://localhost:30080", "registry-admin")
+    assert is_secret(credentials.inputs["password"])
+    # not inputs: only the provider's create/update sets them, so a preview of a change sees them unknown
+    assert not {"accepted_url", "accepted_username", "accepted_password"} & set(credentials.inputs)
+    provider = dev_run.one("pulumi:providers:keycloak")
+    assert all(credentials.urn in provider.property_dependencies[key] for key in ("username", "password"))
+    assert provider.inputs["username"] == "registry-admin"
+    dynamic = [r for r in dev_run.of_type(DYNAMIC) if "admin_password" in r.inputs]
+    assert {r.name for r in dynamic} == {"realm-realm", "realm-docker-client", "realm-user-developer-credential",
+                                         "realm-user-ci-bot-credential"}
+    for resource in dynamic:
+        assert all(credentials.urn in resource.property_dependencies[key]
+                   for key in ("server_url", "admin_username", "admin_password")), resource.name
 
 
 def test_docker_flow_denies_users_without_the_group_role(dev_run):
@@ -53,6 +133,16 @@ def test_docker_flow_denies_users_without_the_group_role(dev_run):
     assert dev_run.one("keycloak:authentication/bindings:Bindings").inputs["dockerAuthenticationFlow"] == flow_alias
 
 
+def test_the_restricted_flow_is_bound_only_once_complete(dev_run):
+    """Bound before the condition has its config, the flow would let every realm user in (issue 8, item 2)."""
+    binding = dev_run.one("keycloak:authentication/bindings:Bindings")
+    flow_parts = dev_run.of_type("keycloak:authentication/execution:Execution") + \
+        dev_run.of_type("keycloak:authentication/executionConfig:ExecutionConfig") + \
+        dev_run.of_type("keycloak:authentication/subflow:Subflow") + dev_run.of_type("keycloak:authentication/flow:Flow")
+    assert len(flow_parts) == 6
+    assert {part.urn for part in flow_parts} <= waits_for(dev_run, binding)
+
+
 def test_restriction_can_be_turned_off():
     config, secrets = stack_file_config("dev")
     run = run_program({**config, "restrictToGroup": "false"}, secrets)
@@ -61,7 +151,7 @@ def test_restriction_can_be_turned_off():
 
 
 def test_docker_client_inputs(dev_run):
-    client = dev_run.one("pulumi-python:dynamic:Resource", "realm-docker-client").inputs
+    client = dev_run.one(DYNAMIC, "realm-docker-client").inputs
     assert client["client_id"] == "registry" and client["realm"] == "registry"
     assert client["server_url"] == "http://localhost:30080"
     assert is_secret(client["admin_password"])

@@ -85,6 +85,24 @@ def test_a_rotated_key_changes_the_pod_template(dev_config):
     assert before["checksum/signing-certs"] != after["checksum/signing-certs"]
 
 
+def test_a_rotated_key_updates_the_certificate_secret_in_place(dev_config):
+    """pulumi-kubernetes replaces a Secret whose data change unless its provider makes Secrets mutable; with the
+    fixed name that is delete-then-create, and the registry Deployment would be replaced with it."""
+    config, secrets = dev_config
+    old, new = certificate_b64("old"), certificate_b64("new")
+    for keys in ([(old, "ACTIVE", 100)], [(old, "PASSIVE", 100), (new, "ACTIVE", 200)]):
+        run = run_program(config, secrets, realm_keys=[
+            {"algorithm": "RS256", "status": status, "certificate": cert, "providerPriority": prio} for cert, status, prio in keys])
+        cluster = run.one("pulumi:providers:kubernetes")
+        assert cluster.inputs.get("enableSecretMutable") in (True, "true")
+        certs = run.one("kubernetes:core/v1:Secret", "registry-signing-certs")
+        assert certs.provider.startswith(cluster.urn)
+        assert certs.inputs["metadata"]["name"] == "registry-signing-certs" and "immutable" not in certs.inputs
+        assert not certs.delete_before_replace and not certs.replace_on_changes
+        volumes = run.one("kubernetes:apps/v1:Deployment", "registry").inputs["spec"]["template"]["spec"]["volumes"]
+        assert {"name": "certs", "secret": {"secretName": "registry-signing-certs"}} in volumes
+
+
 def test_prod_runs_three_replicas_on_s3_behind_an_ingress_fit_for_layers():
     run = run_program(*stack_file_config("prod"))
     deployment = run.one("kubernetes:apps/v1:Deployment", "registry").inputs["spec"]

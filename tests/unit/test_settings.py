@@ -19,7 +19,7 @@ def test_dev_stack_runs_without_further_config():
     settings = parse_settings(stack_file_config("dev")[0])
     assert settings.keycloak.exposure.service_type == "NodePort"
     assert settings.registry.exposure.service_type == "NodePort"
-    assert settings.database.host_path
+    assert settings.database.storage_class == ""  # the cluster's default StorageClass: writable for uid 999
     assert settings.keycloak.admin_password == ""  # generated
     assert settings.realm.user_passwords == {}  # generated
 
@@ -91,8 +91,7 @@ INVALID = [
     ({"resourceProfile": "huge"}, "resourceProfile = \"huge\": expected one of small, medium, large"),
     ({"tokenLifespanSeconds": "-5"}, "tokenLifespanSeconds = -5: expected a positive whole number"),
     ({"keycloakIngress": "yes"}, "keycloakIngress = \"yes\": expected true or false"),
-    ({"databaseHostPath": "data/db"}, "databaseHostPath = \"data/db\": expected an absolute node path"),
-    ({"databaseHostPath": "/data/db", "databaseStorageClass": "fast"}, "databaseStorageClass = \"fast\": expected empty when databaseHostPath is set"),
+    ({"databaseHostPath": "/data/db"}, "databaseHostPath = \"/data/db\": expected no databaseHostPath: the key was removed"),
     ({"registryReplica": "3"}, "keycloak-registry:registryReplica = \"3\": expected no such key"),
     ({"ingressMaxBodySize": "unlimited"}, "ingressMaxBodySize = \"unlimited\": expected an nginx size"),
 ]
@@ -122,6 +121,15 @@ def test_secret_problems_never_echo_the_secret(overrides, secrets, message):
     assert message in str(error.value)
     for key in secrets:
         assert overrides[key] not in str(error.value)
+
+
+def test_a_removed_key_is_one_error_saying_what_to_use_instead():
+    with pytest.raises(SettingsError) as error:
+        parse_settings({**VALID, "databaseHostPath": "/var/lib/keycloak-registry/database"})
+    (problem,) = error.value.problems
+    assert "not writable by the database user" in problem
+    assert "pulumi config rm databaseHostPath" in problem and "databaseStorageClass" in problem
+    assert "default StorageClass" in problem
 
 
 def test_all_problems_are_reported_at_once():

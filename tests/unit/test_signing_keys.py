@@ -6,10 +6,12 @@ import json
 import subprocess
 
 import pytest
+from pulumi_keycloak.outputs import GetRealmKeysKeyResult
 
 from components.signing_keys import (BUNDLE_FILE, JWKS_FILE, RealmKey, libtrust_kid, load_certificate, pem_bundle,
                                      signing_material)
 from tests.keys import certificate_b64
+from tests.unit.harness import run_program
 
 
 def openssl(args: list[str], data: bytes) -> bytes:
@@ -85,8 +87,30 @@ def test_no_usable_key_is_an_error(certs):
         signing_material([key(certs[0], "DISABLED")])
 
 
+def realm_keys_result(cert, priority, status="ACTIVE"):
+    """A key exactly as get_realm_keys_output hands it over: the SDK's own result type."""
+    return GetRealmKeysKeyResult(algorithm="RS256", certificate=cert, kid="kid", provider_id="rsa-generated",
+                                 provider_priority=priority, public_key="", status=status, type="RSA")
+
+
 def test_admin_api_and_invoke_shapes_read_alike(certs):
-    class InvokeKey:
-        algorithm, status, certificate, provider_priority = "RS256", "ACTIVE", certs[0], 100
     api = {"algorithm": "RS256", "status": "ACTIVE", "certificate": certs[0], "providerPriority": 100}
-    assert RealmKey.from_api(api) == RealmKey.from_api(InvokeKey())
+    assert RealmKey.from_api(realm_keys_result(certs[0], 100)) == RealmKey.from_api(api) == key(certs[0], "ACTIVE", 100)
+
+
+def test_the_invoke_result_is_ordered_by_its_real_priority(certs):
+    # ordered by certificate text, the low-priority key would come first: only the priority can put it last
+    low, high = sorted(certs[:2])
+    files = signing_material(RealmKey.from_api(k) for k in (realm_keys_result(low, 10), realm_keys_result(high, 200)))
+    assert [k["kid"] for k in json.loads(files[JWKS_FILE])["keys"]] == [expected_kid(high), expected_kid(low)]
+
+
+def test_the_program_orders_the_secret_by_the_realms_priorities(dev_config, certs):
+    """Through the SDK's invoke (camelCase on the wire, GetRealmKeysKeyResult in the program) into the Secret."""
+    low, high = sorted(certs[:2])
+    keys = [{"algorithm": "RS256", "status": status, "certificate": cert, "kid": cert[:8], "providerId": "rsa-generated",
+             "providerPriority": priority, "publicKey": "", "type": "RSA"}
+            for cert, status, priority in ((low, "ACTIVE", 10), (high, "PASSIVE", 200))]
+    run = run_program(*dev_config, realm_keys=keys)
+    files = run.one("kubernetes:core/v1:Secret", "registry-signing-certs").inputs["stringData"]["value"]
+    assert [k["kid"] for k in json.loads(files[JWKS_FILE])["keys"]] == [expected_kid(high), expected_kid(low)]

@@ -1,0 +1,304 @@
+"""Keycloak objects that pulumi-keycloak cannot manage safely, as Pulumi dynamic resources.
+
+- ``KeycloakAdminCredentials``: KC_BOOTSTRAP_ADMIN_* only applies when Keycloak first creates its master
+  realm, so a changed admin username or password is carried to Keycloak here, before anything logs in with it.
+- ``KeycloakRealm``: pulumi-keycloak's Realm update sends back the docker flow binding it read at create
+  time (setRealmFlowBindings), undoing the restricted flow; this one changes only the attributes it owns.
+- ``UserPassword``: keycloak.User applies ``initial_password`` only on create; this sets it on every change.
+
+Like docker_client.py, the providers are serialized into the state with dill: they keep no session, and
+every method builds its own ``KeycloakAdmin`` from the (secret) inputs.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Optional
+from urllib.parse import quote
+
+import pulumi
+import requests
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
+
+from .keycloak_admin import AdminSession, KeycloakAdmin, KeycloakApiError
+
+# Inputs that say how a dynamic resource reaches the admin API.
+CONNECTION_FIELDS = ("server_url", "admin_username", "admin_password")
+ADMIN_REALM = "master"
+LOGIN_WAIT_SECONDS = 180
+LOGIN_RETRY_SECONDS = 3
+REALM_FIELDS = ("realm", "display_name", "enabled", "access_token_lifespan")
+
+
+def admin_from(props: dict[str, Any]) -> KeycloakAdmin:
+    """The admin-API client a dynamic resource's connection inputs describe."""
+    return KeycloakAdmin(props["server_url"].rstrip("/"), props["admin_username"], props["admin_password"])
+
+
+def gone() -> ReadResult:
+    """read()'s answer for an object deleted outside Pulumi: the provider host sends it as an empty id, which
+    the engine records as deleted (the next `up` creates it again). Outputs must be a dict: the host adds to them."""
+    return ReadResult(None, {})
+
+
+def changed_fields(olds: dict[str, Any], news: dict[str, Any], fields: tuple[str, ...]) -> list[str]:
+    return [k for k in fields if olds.get(k) != news.get(k)]
+
+
+# ------------------------------------------------------------------------------- admin credentials
+class AdminLoginError(RuntimeError):
+    """Keycloak does not accept the admin credentials the program is configured with."""
+
+
+BOOTSTRAP_HINT = ("KC_BOOTSTRAP_ADMIN_* only takes effect when Keycloak first creates its master realm: if its "
+                  "database already existed, set keycloakAdminUsername/keycloakAdminPassword to the admin it has, "
+                  "then change them in config (this program rotates them through the admin API)")
+
+
+def wait_for_login(admin: KeycloakAdmin, seconds: float) -> None:
+    """Until Keycloak accepts the login (it may still be starting), for at most ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with admin.login():
+                return
+        except (KeycloakApiError, requests.RequestException) as error:
+            if time.monotonic() >= deadline:
+                raise AdminLoginError(f"Keycloak at {admin.base_url} did not accept the admin login "
+                                      f"{admin.username!r} within {seconds:g}s; last answer: {error}. "
+                                      f"{BOOTSTRAP_HINT}") from error
+        time.sleep(LOGIN_RETRY_SECONDS)
+
+
+def rotate_admin(session: AdminSession, old_username: str, new_username: str, new_password: Optional[str]) -> None:
+    """Rename the master admin and/or reset its password (None: keep it), in a session logged in as that admin."""
+    users = session.call("GET", f"/{ADMIN_REALM}/users", params={"username": old_username, "exact": "true"}).json()
+    user_path = f"/{ADMIN_REALM}/users/{users[0]['id']}"
+    if new_username != old_username:
+        _rename_user(session, user_path, new_username)
+    if new_password is not None:
+        session.call("PUT", f"{user_path}/reset-password",
+                     json={"type": "password", "value": new_password, "temporary": False})
+
+
+def _rename_user(session: AdminSession, user_path: str, new_username: str) -> None:
+    """Usernames in master are read-only (editUsernameAllowed false), even for the admin API: allow edits
+    for the rename only."""
+    realm_path = f"/{ADMIN_REALM}"
+    editable = session.call("GET", realm_path).json().get("editUsernameAllowed")
+    if not editable:
+        session.call("PUT", realm_path, json={"editUsernameAllowed": True})
+    try:
+        user = session.call("GET", user_path).json()
+        session.call("PUT", user_path, json={**user, "username": new_username})
+    finally:
+        if not editable:
+            session.call("PUT", realm_path, json={"editUsernameAllowed": False})
+
+
+def accepted(props: dict[str, Any]) -> dict[str, Any]:
+    """The state once Keycloak has accepted the login these inputs describe."""
+    return {**props, "accepted_url": props["server_url"], "accepted_username": props["username"],
+            "accepted_password": props["password"]}
+
+
+def _admin_as(server_url: str, credentials: dict[str, Any]) -> KeycloakAdmin:
+    return KeycloakAdmin(server_url.rstrip("/"), credentials["username"], credentials["password"])
+
+
+def _accepts(admin: KeycloakAdmin) -> bool:
+    try:
+        with admin.login():
+            return True
+    except KeycloakApiError:
+        return False
+
+
+class KeycloakAdminCredentialsProvider(ResourceProvider):
+    """Create waits until Keycloak accepts the credentials; update carries changed ones to Keycloak."""
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        admin = _admin_as(props["server_url"], props)
+        wait_for_login(admin, float(props["wait_seconds"]))
+        with admin.login() as session:
+            users = session.call("GET", f"/{ADMIN_REALM}/users",
+                                 params={"username": props["username"], "exact": "true"}).json()
+        return CreateResult(users[0]["id"], accepted(props))
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return DiffResult(changes=bool(changed_fields(olds, news, ("server_url", "username", "password"))))
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        new = _admin_as(news["server_url"], news)
+        password_changed = olds["password"] != news["password"]
+        if olds["username"] == news["username"] and not password_changed:
+            wait_for_login(new, float(news["wait_seconds"]))  # only the URL changed
+            return UpdateResult(accepted(news))
+        if _accepts(new):  # rotated by an earlier, interrupted update, or an admin that exists already
+            return UpdateResult(accepted(news))
+        try:
+            session = _admin_as(news["server_url"], olds).login()
+        except KeycloakApiError as old_refused:
+            raise AdminLoginError(
+                f"Keycloak at {new.base_url} accepts neither the new admin login {news['username']!r} nor the "
+                f"previous one {olds['username']!r} ({old_refused}). {BOOTSTRAP_HINT}") from old_refused
+        with session:
+            rotate_admin(session, olds["username"], news["username"], news["password"] if password_changed else None)
+        if not _accepts(new):
+            raise AdminLoginError(f"Keycloak at {new.base_url} changed the admin to {news['username']!r} but does "
+                                  f"not accept the new login")
+        return UpdateResult(accepted(news))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        """The admin stays: without it nothing could manage Keycloak."""
+
+
+class KeycloakAdminCredentials(Resource):
+    """The master-realm admin the program logs in as. The ``accepted_*`` outputs are not inputs: they are unknown
+    in the preview of a change and set only once Keycloak accepts the new login, so whatever logs in with them
+    (the provider, the dynamic resources) switches after the rotation and never tries the new login before it."""
+
+    accepted_url: pulumi.Output[str]
+    accepted_username: pulumi.Output[str]
+    accepted_password: pulumi.Output[str]
+
+    def __init__(self, name: str, *, server_url: pulumi.Input[str], username: pulumi.Input[str],
+                 password: pulumi.Input[str], wait_seconds: float = LOGIN_WAIT_SECONDS,
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        secret_outputs = pulumi.ResourceOptions(additional_secret_outputs=["password", "accepted_password"])
+        super().__init__(KeycloakAdminCredentialsProvider(), name, {
+            "server_url": server_url, "username": username, "password": pulumi.Output.secret(password),
+            "wait_seconds": wait_seconds, "accepted_url": None, "accepted_username": None, "accepted_password": None,
+        }, pulumi.ResourceOptions.merge(secret_outputs, opts))
+
+    def connection(self) -> dict[str, pulumi.Output[str]]:
+        """The connection inputs of the dynamic resources that call the admin API."""
+        return {"server_url": self.accepted_url, "admin_username": self.accepted_username,
+                "admin_password": self.accepted_password}
+
+
+# ---------------------------------------------------------------------------------------- realm
+class RealmExistsError(ValueError):
+    """The realm to create is already there; it holds users, so it is never taken over."""
+
+
+def realm_attributes(props: dict[str, Any]) -> dict[str, Any]:
+    """The realm attributes this program owns, as the admin API names them."""
+    return {"realm": props["realm"], "enabled": bool(props["enabled"]), "displayName": props["display_name"],
+            "accessTokenLifespan": int(props["access_token_lifespan"])}
+
+
+def realm_update(live: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
+    """The live realm with only the owned attributes changed: flow bindings and the rest stay as they are."""
+    return {**live, **realm_attributes(props)}
+
+
+def _realm_state(live: dict[str, Any]) -> dict[str, Any]:
+    return {"realm": live["realm"], "enabled": bool(live.get("enabled")), "display_name": live.get("displayName") or "",
+            "access_token_lifespan": live.get("accessTokenLifespan")}
+
+
+class KeycloakRealmProvider(ResourceProvider):
+    """Create / read / diff / update / delete of one realm; its id is the realm name."""
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        admin = admin_from(props)
+        response = admin.call("POST", "", json=realm_attributes(props), expect=(201, 409))
+        if response.status_code == 409:
+            raise RealmExistsError(
+                f"realm {props['realm']} already exists in Keycloak at {admin.base_url}; this program creates its "
+                f"realm and never takes over an existing one (it holds users): delete that realm, or set "
+                f"keycloak-registry:realm to another name")
+        live = admin.call("GET", f"/{quote(props['realm'])}").json()
+        return CreateResult(props["realm"], {**props, **_realm_state(live)})
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        response = admin_from(props).call("GET", f"/{quote(id_)}", expect=(200, 404))
+        if response.status_code == 404:
+            return gone()
+        return ReadResult(id_, {**props, **_realm_state(response.json())})
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = ["realm"] if olds.get("realm") != news.get("realm") else []
+        changed = changed_fields(olds, news, REALM_FIELDS + CONNECTION_FIELDS)
+        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        admin, path = admin_from(news), f"/{quote(id_)}"
+        admin.call("PUT", path, json=realm_update(admin.call("GET", path).json(), news))
+        return UpdateResult({**news, **_realm_state(admin.call("GET", path).json())})
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        admin_from(props).call("DELETE", f"/{quote(id_)}", expect=(204, 404))
+
+
+class KeycloakRealm(Resource):
+    """A realm; pass ``realm`` (the name, known once it exists) as other resources' ``realm_id``."""
+
+    realm: pulumi.Output[str]
+    display_name: pulumi.Output[str]
+    enabled: pulumi.Output[bool]
+    access_token_lifespan: pulumi.Output[int]
+
+    def __init__(self, name: str, *, server_url: pulumi.Input[str], admin_username: pulumi.Input[str],
+                 admin_password: pulumi.Input[str], realm: pulumi.Input[str], display_name: pulumi.Input[str],
+                 access_token_lifespan: pulumi.Input[int], enabled: pulumi.Input[bool] = True,
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        secret_outputs = pulumi.ResourceOptions(additional_secret_outputs=["admin_password"])
+        super().__init__(KeycloakRealmProvider(), name, {
+            "server_url": server_url, "admin_username": admin_username, "admin_password": pulumi.Output.secret(admin_password),
+            "realm": realm, "display_name": display_name, "enabled": enabled,
+            "access_token_lifespan": access_token_lifespan,
+        }, pulumi.ResourceOptions.merge(secret_outputs, opts))
+
+
+# ---------------------------------------------------------------------------------- user password
+def _user_path(props: dict[str, Any]) -> str:
+    return f"/{quote(props['realm'])}/users/{quote(props['user_id'])}"
+
+
+def _reset_password(props: dict[str, Any]) -> None:
+    admin_from(props).call("PUT", f"{_user_path(props)}/reset-password",
+                           json={"type": "password", "value": props["password"], "temporary": False})
+
+
+class UserPasswordProvider(ResourceProvider):
+    """Sets a user's (non-temporary) password on create and whenever it changes."""
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        _reset_password(props)
+        return CreateResult(props["user_id"], dict(props))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        if admin_from(props).call("GET", _user_path(props), expect=(200, 404)).status_code == 404:
+            return gone()
+        return ReadResult(id_, dict(props))
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = changed_fields(olds, news, ("realm", "user_id"))
+        changed = changed_fields(olds, news, ("realm", "user_id", "password") + CONNECTION_FIELDS)
+        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        if olds.get("password") != news["password"]:  # a new admin login alone must not reset it (password history)
+            _reset_password(news)
+        return UpdateResult(dict(news))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        """Nothing to undo: the password goes with its user, which keycloak.User deletes."""
+
+
+class UserPassword(Resource):
+    """The password of one realm user; in `pulumi up`, ``password`` resolves only once Keycloak has it."""
+
+    user_id: pulumi.Output[str]
+    password: pulumi.Output[str]
+
+    def __init__(self, name: str, *, server_url: pulumi.Input[str], admin_username: pulumi.Input[str],
+                 admin_password: pulumi.Input[str], realm: pulumi.Input[str], user_id: pulumi.Input[str],
+                 password: pulumi.Input[str], opts: Optional[pulumi.ResourceOptions] = None):
+        secret_outputs = pulumi.ResourceOptions(additional_secret_outputs=["admin_password", "password"])
+        super().__init__(UserPasswordProvider(), name, {
+            "server_url": server_url, "admin_username": admin_username, "admin_password": pulumi.Output.secret(admin_password),
+            "realm": realm, "user_id": user_id, "password": pulumi.Output.secret(password),
+        }, pulumi.ResourceOptions.merge(secret_outputs, opts))

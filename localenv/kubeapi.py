@@ -1,0 +1,72 @@
+"""The few Kubernetes API calls localenv makes (bearer token, the local CA), with plain requests."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import requests
+
+TIMEOUT_SECONDS = 10
+
+
+class KubeApiError(RuntimeError):
+    def __init__(self, method: str, path: str, status: int, body: str):
+        self.status = status
+        super().__init__(f"Kubernetes API {method} {path} answered {status}: {body.strip()[:400]}")
+
+
+@dataclass(frozen=True)
+class KubeApi:
+    server: str
+    token: str
+    ca_file: str
+
+    def call(self, method: str, path: str, json: Any = None, expect: tuple[int, ...] = (200, 201),
+             content_type: str = "application/json", params: Optional[dict] = None) -> requests.Response:
+        response = requests.request(method, self.server + path, json=json, params=params, verify=self.ca_file,
+                                    timeout=TIMEOUT_SECONDS, headers={"Authorization": f"Bearer {self.token}",
+                                                                      "Content-Type": content_type})
+        if response.status_code not in expect:
+            raise KubeApiError(method, path, response.status_code, response.text)
+        return response
+
+    def get(self, path: str) -> Optional[dict]:
+        response = self.call("GET", path, expect=(200, 404))
+        return response.json() if response.status_code == 200 else None
+
+    def exists(self, path: str) -> bool:
+        try:
+            return self.get(path) is not None
+        except requests.RequestException:
+            return False
+
+    def items(self, path: str, label_selector: str = "") -> list[dict]:
+        params = {"labelSelector": label_selector} if label_selector else None
+        return self.call("GET", path, params=params).json()["items"]
+
+    def apply(self, path: str, body: dict) -> dict:
+        """Server-side apply as field manager localenv (creates or updates)."""
+        return self.call("PATCH", path, json=body, params={"fieldManager": "localenv", "force": "true"},
+                         content_type="application/apply-patch+yaml").json()
+
+    def merge_patch(self, path: str, body: dict) -> dict:
+        return self.call("PATCH", path, json=body, content_type="application/merge-patch+json").json()
+
+    def ready(self) -> bool:
+        try:
+            return self.call("GET", "/readyz", expect=(200, 500, 503)).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def node_ready(self, name: str) -> bool:
+        node = self.get(f"/api/v1/nodes/{name}") if self.ready() else None
+        conditions = ((node or {}).get("status") or {}).get("conditions") or []
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    def secret_data(self, namespace: str, name: str) -> dict[str, bytes]:
+        secret = self.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        if secret is None:
+            raise KubeApiError("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}", 404, "secret not found")
+        return {key: base64.b64decode(value) for key, value in (secret.get("data") or {}).items()}

@@ -1,0 +1,223 @@
+"""What users do with the program, through the real engine: preview, change config and `pulumi up`, refresh
+after out-of-band changes, read outputs from another stack. Every check goes to the real servers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from localenv.stack import COMMITTED_CONFIG, ROOT, LocalStack
+from tests.integration.clients import jwt_parts, registry_get, request_token, token_for
+
+PROJECT = "keycloak-registry"
+CONSUMER = Path(__file__).parent / "stack_consumer"
+WORKLOADS = ("database", "keycloak", "registry")
+
+
+def set_config(stack: LocalStack, key: str, value: str, secret: bool = False) -> None:
+    stack.run("config", "set", f"{PROJECT}:{key}", value, *(["--secret"] if secret else ["--plaintext"]))
+
+
+def remove_config(stack: LocalStack, key: str) -> None:
+    stack.run("config", "rm", f"{PROJECT}:{key}")
+
+
+def apply(local_env, stack: LocalStack, *flags: str) -> dict:
+    """`pulumi up`, then the environment file rewritten from the new outputs."""
+    stack.up(*flags)
+    return local_env.write_env_json()
+
+
+def password_of(env: dict, username: str) -> str:
+    return next(u["password"] for u in env["users"] if u["username"] == username)
+
+
+@contextlib.contextmanager
+def scratch_stack(stack: LocalStack, name: str, config: dict, project_dir: Path = ROOT):
+    """Another stack in the same backend, with its own config; removed afterwards."""
+    stack.init(name, config, project_dir)
+    try:
+        yield name
+    finally:
+        stack.run("destroy", "--yes", "--skip-preview", "--non-interactive", stack=name, cwd=project_dir, check=False)
+        stack.remove(name, project_dir)
+
+
+def committed_config() -> dict:
+    return yaml.safe_load(COMMITTED_CONFIG.read_text())["config"]
+
+
+def admin_logins_since(env: dict, since_ms: int, token: str) -> list[dict]:
+    """LOGIN events of the master realm's admin-cli client after a moment (events are enabled by the caller)."""
+    response = requests.get(f"{env['keycloak_url']}/admin/realms/master/events", timeout=30,
+                            params={"type": "LOGIN", "client": "admin-cli", "max": 1000},
+                            headers={"Authorization": f"Bearer {token}"})
+    response.raise_for_status()
+    return [e for e in response.json() if e["time"] >= since_ms]
+
+
+def admin_token(env: dict) -> str:
+    response = requests.post(f"{env['keycloak_url']}/realms/master/protocol/openid-connect/token", timeout=30, data={
+        "grant_type": "password", "client_id": "admin-cli", "username": env["admin"]["username"],
+        "password": env["admin"]["password"]})
+    response.raise_for_status()
+    return response.json()["access_token"]
+
+
+# ------------------------------------------------------------------------------------ read-only
+def test_preview_of_a_fresh_stack_never_logs_in_to_keycloak(stack, admin, env_json):
+    admin.call("PUT", "/master/events/config", json={"eventsEnabled": True, "enabledEventTypes": ["LOGIN"]})
+    token = admin_token(env_json)  # taken before the moment, so reading the events adds none
+    since = int(time.time() * 1000)
+    with scratch_stack(stack, "fresh-preview", committed_config()) as name:
+        result = stack.run("preview", "--non-interactive", stack=name)
+        assert re.search(r"\+ [1-9][0-9]* to create", result.stdout), result.stdout[-2000:]
+        assert admin_logins_since(env_json, since, token) == []
+
+
+def test_invalid_configuration_is_refused_before_anything_is_registered(stack, tmp_path):
+    config = {**committed_config(), f"{PROJECT}:registryReplicas": "0", f"{PROJECT}:realm": "master"}
+    events = tmp_path / "events.jsonl"
+    with scratch_stack(stack, "invalid-config", config) as name:
+        result = stack.run("preview", "--non-interactive", "--event-log", str(events), check=False, stack=name)
+        assert result.returncode != 0
+        output = result.stdout + result.stderr
+        assert "invalid stack configuration" in output
+        assert f"{PROJECT}:registryReplicas = 0: expected a positive whole number" in output
+        assert f'{PROJECT}:realm = "master": expected a realm name' in output
+        registered = [json.loads(line)["resourcePreEvent"]["metadata"]["type"] for line in events.read_text().splitlines()
+                      if "resourcePreEvent" in line]
+        assert [t for t in registered if t != "pulumi:pulumi:Stack"] == []
+
+
+def test_no_changes_after_up_and_after_refresh(stack):
+    stack.run("preview", "--expect-no-changes", "--non-interactive")
+    stack.run("refresh", "--yes", "--non-interactive", "--skip-preview")
+    stack.run("preview", "--expect-no-changes", "--non-interactive")
+
+
+def test_every_workload_pod_is_admitted_under_restricted(kube, env_json):
+    namespace = env_json["namespace"]
+    labels = kube.get(f"/api/v1/namespaces/{namespace}")["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    pods = kube.items(f"/api/v1/namespaces/{namespace}/pods")
+    running = {p["metadata"]["labels"]["app.kubernetes.io/name"] for p in pods if p["status"].get("phase") == "Running"}
+    assert running == set(WORKLOADS)
+    failed = [e for e in kube.items(f"/api/v1/namespaces/{namespace}/events") if e["reason"] == "FailedCreate"]
+    assert failed == []
+    # the control: the admission plugin is really enforcing
+    refused = kube.call("POST", f"/api/v1/namespaces/{namespace}/pods", expect=(403,), json={
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "privileged-probe"},
+        "spec": {"containers": [{"name": "c", "image": "busybox", "securityContext": {"privileged": True}}]}})
+    assert 'violates PodSecurity "restricted' in refused.text
+
+
+def test_another_stack_reads_the_outputs_through_a_stack_reference(stack):
+    outputs = json.loads(stack.run("stack", "output", "--json").stdout)
+    config = {"stack-consumer:registryStack": f"organization/{PROJECT}/local"}
+    with scratch_stack(stack, "consumer", config, CONSUMER) as name:
+        stack.run("up", "--yes", "--skip-preview", "--non-interactive", stack=name, cwd=CONSUMER)
+        read = json.loads(stack.run("stack", "output", "--json", stack=name, cwd=CONSUMER).stdout)
+    wanted = ("registryUrl", "tokenRealm", "tokenService", "tokenIssuer")
+    assert {k: read[k] for k in wanted} == {k: outputs[k] for k in wanted}
+
+
+# ------------------------------------------------------------------------------------ changes
+@pytest.mark.changes_stack
+def test_a_new_token_lifespan_applies_and_outsiders_stay_out(local_env, stack, env_json, strangers, user):
+    outsider = strangers["outside the group"]
+    set_config(stack, "tokenLifespanSeconds", "600")
+    try:
+        env = apply(local_env, stack)
+        claims = jwt_parts(token_for(env, user["username"], user["password"]))[1]
+        assert claims["exp"] - claims["iat"] == 600
+        assert request_token(env, *outsider).status_code == 401
+    finally:
+        remove_config(stack, "tokenLifespanSeconds")
+        env = apply(local_env, stack)
+    claims = jwt_parts(token_for(env, user["username"], user["password"]))[1]
+    assert claims["exp"] - claims["iat"] == 300
+    assert request_token(env, *outsider).status_code == 401
+
+
+@pytest.mark.changes_stack
+def test_a_user_added_to_the_stack_logs_in_and_a_removed_one_cannot(local_env, stack, env_json):
+    users = committed_config()[f"{PROJECT}:users"]
+    set_config(stack, "users", json.dumps([*users, "carol"]))
+    try:
+        env = apply(local_env, stack)
+        carol = password_of(env, "carol")
+        assert request_token(env, "carol", carol).status_code == 200
+    finally:
+        remove_config(stack, "users")
+        env = apply(local_env, stack)
+    assert "carol" not in [u["username"] for u in env["users"]]
+    assert request_token(env, "carol", carol).status_code == 401
+
+
+@pytest.mark.changes_stack
+def test_a_changed_user_password_is_applied(local_env, stack, env_json, user):
+    old = user["password"]
+    new = "a-new-password-for-" + user["username"]
+    set_config(stack, "userPasswords", json.dumps({user["username"]: new}), secret=True)
+    try:
+        env = apply(local_env, stack)
+        assert password_of(env, user["username"]) == new
+        assert request_token(env, user["username"], new).status_code == 200
+        assert request_token(env, user["username"], old).status_code == 401
+    finally:
+        remove_config(stack, "userPasswords")
+        env = apply(local_env, stack)
+    assert request_token(env, user["username"], password_of(env, user["username"])).status_code == 200
+    assert request_token(env, user["username"], new).status_code == 401
+
+
+@pytest.mark.changes_stack
+def test_a_client_deleted_out_of_band_is_recreated_by_up_with_refresh(local_env, stack, admin, env_json, user):
+    realm = env_json["realm"]
+    (client,) = admin.call("GET", f"/{realm}/clients", params={"clientId": env_json["service"]}).json()
+    admin.call("DELETE", f"/{realm}/clients/{client['id']}")
+    assert request_token(env_json, user["username"], user["password"]).status_code != 200
+    env = apply(local_env, stack, "--refresh")
+    assert len(admin.call("GET", f"/{realm}/clients", params={"clientId": env["service"]}).json()) == 1
+    token = token_for(env, user["username"], user["password"])
+    assert all(registry_get(r, token).status_code == 200 for r in env["registries"])
+    stack.run("preview", "--expect-no-changes", "--non-interactive")
+
+
+@pytest.mark.changes_stack
+def test_a_changed_admin_password_reaches_keycloak(local_env, stack, env_json):
+    old = env_json["admin"]
+    set_config(stack, "keycloakAdminPassword", "rotated-admin-password-1", secret=True)
+    env = apply(local_env, stack)
+    assert env["admin"]["password"] == "rotated-admin-password-1"
+    assert admin_token(env)
+    with pytest.raises(requests.HTTPError):
+        admin_token({**env, "admin": old})
+    stack.run("preview", "--expect-no-changes", "--non-interactive")  # the provider logs in with the new one
+
+
+@pytest.mark.restarts_environment
+def test_destroy_removes_everything_and_up_again_works(local_env, stack, kube, env_json):
+    namespace = env_json["namespace"]
+    stack.run("destroy", "--yes", "--skip-preview", "--non-interactive")
+    assert json.loads(stack.run("stack", "export").stdout)["deployment"].get("resources") in (None, [])
+    deadline = time.monotonic() + 60
+    while kube.get(f"/api/v1/namespaces/{namespace}") is not None and time.monotonic() < deadline:
+        time.sleep(1)
+    assert kube.get(f"/api/v1/namespaces/{namespace}") is None
+    while local_env.kubelet_status() and time.monotonic() < deadline:
+        time.sleep(1)
+    assert local_env.kubelet_status() == {}  # every server of the stack stopped with its pod
+
+    env = apply(local_env, stack)
+    user = env["users"][0]
+    token = token_for(env, user["username"], user["password"])
+    assert all(registry_get(r, token).status_code == 200 for r in env["registries"])
