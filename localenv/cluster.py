@@ -28,6 +28,8 @@ KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
 # Pods of these workloads are run as local processes by localenv.kubelet; kwok only fakes the others.
 PROCESS_BACKED_LABEL = "app.kubernetes.io/name"
 READY_TIMEOUT = 120
+# The fake node renews a Lease (as kubelets do), so the node lifecycle controller never sees it go silent.
+NODE_LEASE_SECONDS = 40
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,8 @@ def server_commands(bin_dir: Path, files: ClusterFiles) -> dict[str, list[str]]:
                            "--secure-port=0"],
         "kwok": [str(bin_dir / "kwok"), f"--kubeconfig={kubeconfig}", "--manage-all-nodes=false",
                  f"--manage-nodes-with-annotation-selector={'='.join(KWOK_NODE_ANNOTATION)}", "--node-ip=127.0.0.1",
-                 f"--server-address=127.0.0.1:{KWOK_PORT}", *[f"--config={s}" for s in stages]],
+                 f"--server-address=127.0.0.1:{KWOK_PORT}", f"--node-lease-duration-seconds={NODE_LEASE_SECONDS}",
+                 *[f"--config={s}" for s in stages]],
     }
 
 

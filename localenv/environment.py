@@ -25,7 +25,7 @@ from . import processes
 from .cluster import APISERVER_PORT, ETCD_PEER_PORT, ETCD_PORT, KWOK_PORT, LocalCluster, versions as cluster_versions
 from .kubeapi import KubeApi
 from .kubelet import KubeletConfig
-from .stack import LocalStack, engine_bin_dir
+from .stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = ROOT / ".localenv"
@@ -155,18 +155,19 @@ class LocalEnvironment:
 
     def install(self) -> dict[str, str]:
         """Servers (scripts/install-test-deps), the control plane (scripts/kube-binaries) and the engine
-        (scripts/pulumi-engine), each built or downloaded once and cached; fails naming what is missing."""
+        (scripts/pulumi-engine), side by side, each built or downloaded once and cached; fails naming what is missing."""
         env = {**os.environ, "KEYCLOAK_VERSION": self.settings.keycloak.version,
                "REGISTRY3_VERSION": self.settings.registry.version}
-        result = subprocess.run([str(ROOT / "scripts" / "install-test-deps")], env=env, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise processes.ServerError(f"scripts/install-test-deps failed:\n{result.stderr[-3000:]}")
-        tools = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
-        kube = subprocess.run([str(ROOT / "scripts" / "kube-binaries")], capture_output=True, text=True)
-        if kube.returncode != 0:
-            raise processes.ServerError(f"scripts/kube-binaries failed:\n{kube.stderr[-3000:]}")
-        tools["KUBE_BIN_DIR"] = kube.stdout.strip().splitlines()[-1]
-        tools["ENGINE_BIN_DIR"] = str(engine_bin_dir())
+        scripts = ("install-test-deps", "kube-binaries", "pulumi-engine")
+        running = {name: subprocess.Popen([str(ROOT / "scripts" / name)], env=env, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True) for name in scripts}
+        outputs = {name: process.communicate() for name, process in running.items()}
+        for name, process in running.items():
+            if process.returncode != 0:
+                raise processes.ServerError(f"scripts/{name} failed:\n{outputs[name][1][-3000:]}")
+        tools = dict(line.split("=", 1) for line in outputs["install-test-deps"][0].splitlines() if "=" in line)
+        tools["KUBE_BIN_DIR"] = outputs["kube-binaries"][0].strip().splitlines()[-1]
+        tools["ENGINE_BIN_DIR"] = outputs["pulumi-engine"][0].strip().splitlines()[-1]
         return tools
 
     # ----------------------------------------------------------------------------------- steps

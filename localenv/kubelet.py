@@ -175,12 +175,15 @@ class Kubelet:
                 running.stop()
                 running.pids = running.restart()
                 running.restarts += 1
-            self._report(uid, running)
+            self._report(running, live[uid])
         self._write_status()
 
-    def _report(self, uid: str, running: PodProcesses) -> None:
+    def _report(self, running: PodProcesses, pod: dict) -> None:
+        """Patch the pod's status when it differs from what the processes show (the node lifecycle
+        controller may have marked it not ready meanwhile, as it does for a real kubelet)."""
         ready = running.ready()
-        if ready == running.reported_ready:
+        conditions = {c["type"]: c["status"] for c in pod.get("status", {}).get("conditions") or []}
+        if conditions.get("Ready") == ("True" if ready else "False") and running.reported_ready == ready:
             return
         stamp = now()
         conditions = [{"type": t, "status": "True" if ok else "False", "lastTransitionTime": stamp}

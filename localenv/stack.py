@@ -29,14 +29,6 @@ class EngineError(RuntimeError):
     """A pulumi command failed; the message carries its output's tail."""
 
 
-def engine_bin_dir() -> Path:
-    """scripts/pulumi-engine: finds or builds the CLI and plugins (cached); its last stdout line is the bin dir."""
-    result = subprocess.run([str(ROOT / "scripts" / "pulumi-engine")], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise EngineError(f"scripts/pulumi-engine failed:\n{result.stderr[-3000:]}")
-    return Path(result.stdout.strip().splitlines()[-1])
-
-
 @dataclass(frozen=True)
 class LocalStack:
     state_dir: Path

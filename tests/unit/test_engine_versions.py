@@ -153,3 +153,15 @@ def test_an_installed_cli_of_another_version_is_not_used(tmp_path):
     p = subprocess.run(["python3", str(ROOT / "scripts" / "engine_build.py"), "find-installed"], capture_output=True,
                        text=True, timeout=60, env=dict(os.environ, PATH=f"{tmp_path / 'bin'}:{os.environ['PATH']}"))
     assert p.returncode == 1 and f"is v3.0.0, need v{pins['pulumi']}" in p.stderr
+
+
+@needs_recipe
+@pytest.mark.skipif(not shutil.which("go"), reason="no Go toolchain on PATH")
+def test_without_an_engine_no_build_exits_3_at_once(tmp_path):
+    """scripts/up's contract: --no-build never builds; exit 3 (one line) says a build is needed."""
+    fake_pulumi(tmp_path / "bin", "0.0.1", [])
+    p = run_engine("--no-build", env={"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}",
+                                      "KEYCLOAK_REGISTRY_CACHE": str(tmp_path / "cache")})
+    assert p.returncode == 3 and p.stdout == ""
+    assert len(p.stderr.strip().splitlines()) == 1 and "neither installed nor built" in p.stderr
+    assert not (tmp_path / "cache").exists()
