@@ -10,10 +10,7 @@ from components.docker_client import OWNER_ATTRIBUTE, DockerV2ClientProvider
 from components.keycloak_admin import KeycloakAdmin, KeycloakApiError
 from components.keycloak_resources import (AdminLoginError, KeycloakAdminCredentialsProvider, KeycloakRealmProvider,
                                            RealmExistsError, UserPasswordProvider)
-
-
-def created_id(response) -> str:
-    return response.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+from tests.integration.clients import created_id
 
 
 def logs_in(admin: KeycloakAdmin, realm: str, username: str, password: str) -> bool:
