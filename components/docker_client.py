@@ -125,10 +125,11 @@ class DockerV2Client(Resource):
     def __init__(self, name: str, *, server_url: pulumi.Input[str], admin_username: pulumi.Input[str],
                  admin_password: pulumi.Input[str], realm: pulumi.Input[str], client_id: pulumi.Input[str],
                  description: pulumi.Input[str] = "", enabled: pulumi.Input[bool] = True,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 ca_certificate: pulumi.Input[str] = "", opts: Optional[pulumi.ResourceOptions] = None):
         secret_outputs = pulumi.ResourceOptions(additional_secret_outputs=["admin_password"])
         super().__init__(DockerV2ClientProvider(), name, {
             "server_url": server_url, "admin_username": admin_username, "admin_password": pulumi.Output.secret(admin_password),
+            "ca_certificate": ca_certificate,
             "realm": realm, "client_id": client_id, "name": client_id, "description": description, "enabled": enabled,
             "protocol": None,
         }, pulumi.ResourceOptions.merge(secret_outputs, opts))

@@ -5,8 +5,11 @@ It holds plain values only (no session), so objects that keep one survive Pulumi
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 from dataclasses import dataclass
-from typing import Any, Optional
+from pathlib import Path
+from typing import Any, Optional, Union
 from urllib.parse import quote
 
 import requests
@@ -23,16 +26,29 @@ class KeycloakApiError(RuntimeError):
         super().__init__(f"Keycloak admin API {method} {url} answered {status}: {body.strip()[:500] or '(empty body)'}")
 
 
+def tls_verify(ca_certificate: str) -> Union[bool, str]:
+    """requests' ``verify``: the system's CAs, or a file holding the given PEM bundle (written once per content)."""
+    if not ca_certificate:
+        return True
+    path = Path(tempfile.gettempdir()) / f"keycloak-registry-ca-{hashlib.sha256(ca_certificate.encode()).hexdigest()[:16]}.pem"
+    if not path.exists():
+        path.write_text(ca_certificate)
+    return str(path)
+
+
 @dataclass(frozen=True)
 class KeycloakAdmin:
     base_url: str
     username: str
     password: str
     login_realm: str = "master"
+    ca_certificate: str = ""  # PEM CA bundle for an https admin URL signed by a private or staging CA
 
     def login(self) -> AdminSession:
         """Log in once for several calls (a credential rotation must finish with the login it started with)."""
         session = requests.Session()
+        # Passed on each request too: requests lets REQUESTS_CA_BUNDLE override a session's verify, not a request's.
+        session.verify = tls_verify(self.ca_certificate)
         try:
             session.headers["Authorization"] = f"Bearer {self._token(session)}"
         except BaseException:
@@ -50,7 +66,7 @@ class KeycloakAdmin:
         url = f"{self.base_url}/realms/{quote(self.login_realm)}/protocol/openid-connect/token"
         response = session.post(url, data={"grant_type": "password", "client_id": "admin-cli",
                                            "username": self.username, "password": self.password},
-                                timeout=TIMEOUT_SECONDS)
+                                timeout=TIMEOUT_SECONDS, verify=session.verify)
         if response.status_code != 200:
             raise KeycloakApiError("POST", url, response.status_code, response.text)
         return response.json()["access_token"]
@@ -66,7 +82,8 @@ class AdminSession:
     def call(self, method: str, path: str, json: Any = None, expect: tuple[int, ...] = EXPECT_SUCCESS,
              params: Optional[dict] = None) -> requests.Response:
         url = f"{self._base_url}/admin/realms{path}"
-        response = self._session.request(method, url, json=json, params=params, timeout=TIMEOUT_SECONDS)
+        response = self._session.request(method, url, json=json, params=params, timeout=TIMEOUT_SECONDS,
+                                         verify=self._session.verify)
         if response.status_code not in expect:
             raise KeycloakApiError(method, url, response.status_code, response.text)
         return response

@@ -23,7 +23,7 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, Resou
 from .keycloak_admin import AdminSession, KeycloakAdmin, KeycloakApiError
 
 # Inputs that say how a dynamic resource reaches the admin API.
-CONNECTION_FIELDS = ("server_url", "admin_username", "admin_password")
+CONNECTION_FIELDS = ("server_url", "admin_username", "admin_password", "ca_certificate")
 ADMIN_REALM = "master"
 LOGIN_WAIT_SECONDS = 180
 LOGIN_RETRY_SECONDS = 3
@@ -32,7 +32,8 @@ REALM_FIELDS = ("realm", "display_name", "enabled", "access_token_lifespan")
 
 def admin_from(props: dict[str, Any]) -> KeycloakAdmin:
     """The admin-API client a dynamic resource's connection inputs describe."""
-    return KeycloakAdmin(props["server_url"].rstrip("/"), props["admin_username"], props["admin_password"])
+    return KeycloakAdmin(props["server_url"].rstrip("/"), props["admin_username"], props["admin_password"],
+                         ca_certificate=props.get("ca_certificate") or "")
 
 
 def gone() -> ReadResult:
@@ -103,7 +104,8 @@ def accepted(props: dict[str, Any]) -> dict[str, Any]:
 
 
 def _admin_as(server_url: str, credentials: dict[str, Any]) -> KeycloakAdmin:
-    return KeycloakAdmin(server_url.rstrip("/"), credentials["username"], credentials["password"])
+    return KeycloakAdmin(server_url.rstrip("/"), credentials["username"], credentials["password"],
+                         ca_certificate=credentials.get("ca_certificate") or "")
 
 
 def _accepts(admin: KeycloakAdmin) -> bool:
@@ -161,20 +163,22 @@ class KeycloakAdminCredentials(Resource):
     accepted_url: pulumi.Output[str]
     accepted_username: pulumi.Output[str]
     accepted_password: pulumi.Output[str]
+    ca_certificate: pulumi.Output[str]
 
     def __init__(self, name: str, *, server_url: pulumi.Input[str], username: pulumi.Input[str],
-                 password: pulumi.Input[str], wait_seconds: float = LOGIN_WAIT_SECONDS,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 password: pulumi.Input[str], ca_certificate: pulumi.Input[str] = "",
+                 wait_seconds: float = LOGIN_WAIT_SECONDS, opts: Optional[pulumi.ResourceOptions] = None):
         secret_outputs = pulumi.ResourceOptions(additional_secret_outputs=["password", "accepted_password"])
         super().__init__(KeycloakAdminCredentialsProvider(), name, {
             "server_url": server_url, "username": username, "password": pulumi.Output.secret(password),
+            "ca_certificate": ca_certificate,
             "wait_seconds": wait_seconds, "accepted_url": None, "accepted_username": None, "accepted_password": None,
         }, pulumi.ResourceOptions.merge(secret_outputs, opts))
 
     def connection(self) -> dict[str, pulumi.Output[str]]:
         """The connection inputs of the dynamic resources that call the admin API."""
         return {"server_url": self.accepted_url, "admin_username": self.accepted_username,
-                "admin_password": self.accepted_password}
+                "admin_password": self.accepted_password, "ca_certificate": self.ca_certificate}
 
 
 # ---------------------------------------------------------------------------------------- realm
@@ -243,10 +247,11 @@ class KeycloakRealm(Resource):
     def __init__(self, name: str, *, server_url: pulumi.Input[str], admin_username: pulumi.Input[str],
                  admin_password: pulumi.Input[str], realm: pulumi.Input[str], display_name: pulumi.Input[str],
                  access_token_lifespan: pulumi.Input[int], enabled: pulumi.Input[bool] = True,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 ca_certificate: pulumi.Input[str] = "", opts: Optional[pulumi.ResourceOptions] = None):
         secret_outputs = pulumi.ResourceOptions(additional_secret_outputs=["admin_password"])
         super().__init__(KeycloakRealmProvider(), name, {
             "server_url": server_url, "admin_username": admin_username, "admin_password": pulumi.Output.secret(admin_password),
+            "ca_certificate": ca_certificate,
             "realm": realm, "display_name": display_name, "enabled": enabled,
             "access_token_lifespan": access_token_lifespan,
         }, pulumi.ResourceOptions.merge(secret_outputs, opts))
@@ -296,9 +301,11 @@ class UserPassword(Resource):
 
     def __init__(self, name: str, *, server_url: pulumi.Input[str], admin_username: pulumi.Input[str],
                  admin_password: pulumi.Input[str], realm: pulumi.Input[str], user_id: pulumi.Input[str],
-                 password: pulumi.Input[str], opts: Optional[pulumi.ResourceOptions] = None):
+                 password: pulumi.Input[str], ca_certificate: pulumi.Input[str] = "",
+                 opts: Optional[pulumi.ResourceOptions] = None):
         secret_outputs = pulumi.ResourceOptions(additional_secret_outputs=["admin_password", "password"])
         super().__init__(UserPasswordProvider(), name, {
             "server_url": server_url, "admin_username": admin_username, "admin_password": pulumi.Output.secret(admin_password),
+            "ca_certificate": ca_certificate,
             "realm": realm, "user_id": user_id, "password": pulumi.Output.secret(password),
         }, pulumi.ResourceOptions.merge(secret_outputs, opts))

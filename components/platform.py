@@ -71,11 +71,14 @@ class Platform(pulumi.ComponentResource):
 
         # Carries a changed admin username/password to Keycloak (KC_BOOTSTRAP_ADMIN_* applies only once); the
         # provider and the dynamic resources log in with its outputs, so they switch only after the rotation.
+        ca_certificate = settings.keycloak.admin_ca_certificate
         admin = KeycloakAdminCredentials("keycloak-admin-credentials", server_url=server.admin_url,
-                                         username=server.admin_username, password=server.admin_password, opts=child)
+                                         username=server.admin_username, password=server.admin_password,
+                                         ca_certificate=ca_certificate, opts=child)
         provider = keycloak.Provider(
             "keycloak-admin", url=server.admin_url, base_path="", realm="master", client_id="admin-cli",
-            username=admin.accepted_username, password=admin.accepted_password, client_timeout=60, opts=child)
+            username=admin.accepted_username, password=admin.accepted_password, client_timeout=60,
+            root_ca_certificate=ca_certificate or None, opts=child)
         realm = RealmConfiguration("realm", settings.realm, provider, admin, opts=child)
         # Read through the provider, which has no login in the preview of an admin-credential change (an unconfigured
         # provider answers invokes with nothing): the read waits for the accepted login as well.

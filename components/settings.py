@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
 from urllib.parse import urlsplit
 
+from cryptography import x509
+
 PROJECT = "keycloak-registry"
 
 # Pinned images. The integration tests install the same versions as local processes.
@@ -55,6 +57,7 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("keycloakVersion", "string", KEYCLOAK_VERSION, "Keycloak 26.x image tag."),
     ConfigKey("keycloakPublicUrl", "string", "", "Keycloak's public base URL (KC_HOSTNAME); token issuer and realm derive from it. Required."),
     ConfigKey("keycloakAdminUrl", "string", "", "URL Pulumi uses for Keycloak's admin API; empty = keycloakPublicUrl."),
+    ConfigKey("keycloakAdminCaCertificate", "string", "", "PEM CA bundle Pulumi trusts for the admin URL (https signed by a private or staging CA, e.g. letsencrypt-staging); empty = the system's CAs."),
     ConfigKey("keycloakAdminUsername", "string", "registry-admin", "Bootstrap admin user of the master realm."),
     ConfigKey("keycloakAdminPassword", "string", "", "Bootstrap admin password (set with --secret); empty = generated.", secret=True),
     ConfigKey("keycloakServiceType", "string", "ClusterIP", "Keycloak Service type: ClusterIP or NodePort."),
@@ -171,6 +174,7 @@ class KeycloakSettings:
     admin_username: str
     admin_password: str  # empty = generated
     resources: Resources
+    admin_ca_certificate: str = ""  # PEM; empty = the system's CAs
 
     @property
     def image(self) -> str:
@@ -364,6 +368,20 @@ def _user_passwords(problems: _Problems, raw: str, users: tuple[str, ...]) -> di
     return value
 
 
+def _ca_certificate(problems: _Problems, pem: str, admin_url: str) -> str:
+    """A CA bundle is only meaningful for an https admin URL, and must hold at least one PEM certificate."""
+    if not pem:
+        return ""
+    try:
+        x509.load_pem_x509_certificates(pem.encode())
+    except ValueError:
+        problems.add("keycloakAdminCaCertificate", pem[:40] + "...", "one or more PEM certificates (-----BEGIN CERTIFICATE-----)")
+        return pem
+    if urlsplit(admin_url).scheme != "https":
+        problems.add("keycloakAdminCaCertificate", pem[:40] + "...", f"empty while the admin URL ({admin_url}) is not https")
+    return pem
+
+
 def _exposure(problems: _Problems, prefix: str, values: Mapping[str, Any]) -> Exposure:
     url_key = f"{prefix}PublicUrl"
     exposure = Exposure(
@@ -441,6 +459,7 @@ def parse_settings(raw: Mapping[str, str], secret_keys: frozenset[str] = frozens
         problems.add("ingressMaxBodySize", values["ingressMaxBodySize"], "an nginx size such as 0, 512m or 2g")
 
     keycloak_exposure = _exposure(problems, "keycloak", values)
+    admin_url = _url(problems, "keycloakAdminUrl", values["keycloakAdminUrl"], required=False) or keycloak_exposure.public_url
     registry_exposure = _exposure(problems, "registry", values)
     if keycloak_exposure.service_type == "NodePort" and registry_exposure.service_type == "NodePort" \
             and keycloak_exposure.node_port == registry_exposure.node_port:
@@ -451,9 +470,9 @@ def parse_settings(raw: Mapping[str, str], secret_keys: frozenset[str] = frozens
         render_dir=values["kubernetesRenderDir"],
         database=DatabaseSettings(engine, db_version, _quantity(problems, "databaseStorageSize", values["databaseStorageSize"]),
                                   values["databaseStorageClass"], db_resources),
-        keycloak=KeycloakSettings(values["keycloakVersion"], keycloak_exposure,
-                                  _url(problems, "keycloakAdminUrl", values["keycloakAdminUrl"], required=False) or keycloak_exposure.public_url,
-                                  admin_username, admin_password, kc_resources),
+        keycloak=KeycloakSettings(values["keycloakVersion"], keycloak_exposure, admin_url,
+                                  admin_username, admin_password, kc_resources,
+                                  _ca_certificate(problems, values["keycloakAdminCaCertificate"], admin_url)),
         realm=RealmSettings(realm, client_id, group, values["restrictToGroup"], users,
                             _user_passwords(problems, values["userPasswords"], users),
                             _positive(problems, "tokenLifespanSeconds", values["tokenLifespanSeconds"])),

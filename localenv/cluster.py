@@ -46,16 +46,16 @@ class ClusterFiles:
         return self.base / name
 
 
-def _key() -> rsa.RSAPrivateKey:
+def new_rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def _pem_key(key: rsa.RSAPrivateKey) -> bytes:
+def private_key_pem(key: rsa.RSAPrivateKey) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                              serialization.NoEncryption())
 
 
-def _certificate(subject: str, key: rsa.RSAPrivateKey, issuer: tuple[str, rsa.RSAPrivateKey] | None = None,
+def issue_certificate(subject: str, key: rsa.RSAPrivateKey, issuer: tuple[str, rsa.RSAPrivateKey] | None = None,
                  sans: tuple[str, ...] = ()) -> x509.Certificate:
     """A CA (no issuer) or a serving certificate signed by the CA, valid for a year."""
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -75,17 +75,17 @@ def _certificate(subject: str, key: rsa.RSAPrivateKey, issuer: tuple[str, rsa.RS
 def write_credentials(files: ClusterFiles) -> str:
     """CA, API server certificate, service-account keys, a static admin token and the kubeconfig; returns the token."""
     files.base.mkdir(parents=True, exist_ok=True)
-    ca_key, sa_key, server_key = _key(), _key(), _key()
-    ca = _certificate("keycloak-registry-local-ca", ca_key)
+    ca_key, sa_key, server_key = new_rsa_key(), new_rsa_key(), new_rsa_key()
+    ca = issue_certificate("keycloak-registry-local-ca", ca_key)
     first_service_ip = str(next(ipaddress.ip_network(SERVICE_CIDR).hosts()))
-    server = _certificate("kube-apiserver", server_key, ("keycloak-registry-local-ca", ca_key),
+    server = issue_certificate("kube-apiserver", server_key, ("keycloak-registry-local-ca", ca_key),
                           sans=("127.0.0.1", first_service_ip, "localhost", "kubernetes", "kubernetes.default",
                                 "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"))
     pem = serialization.Encoding.PEM
     (files / "ca.crt").write_bytes(ca.public_bytes(pem))
     (files / "apiserver.crt").write_bytes(server.public_bytes(pem))
-    (files / "apiserver.key").write_bytes(_pem_key(server_key))
-    (files / "sa.key").write_bytes(_pem_key(sa_key))
+    (files / "apiserver.key").write_bytes(private_key_pem(server_key))
+    (files / "sa.key").write_bytes(private_key_pem(sa_key))
     (files / "sa.pub").write_bytes(sa_key.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo))
     token = secrets.token_urlsafe(32)
     (files / "tokens.csv").write_text(f'{token},admin,admin,"system:masters"\n')

@@ -34,3 +34,8 @@ def certificate_pem(key: rsa.RSAPrivateKey, common_name: str) -> str:
 def private_key_pem(key: rsa.RSAPrivateKey) -> str:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption()).decode()
+
+
+def ca_certificate_pem() -> str:
+    """A CA certificate, as a stack's keycloakAdminCaCertificate would hold one."""
+    return certificate_pem(new_key(), "test-ca")

@@ -4,7 +4,10 @@ import pytest
 import yaml
 
 from components.settings import CONFIG_KEYS, SettingsError, parse_settings
+from tests.keys import ca_certificate_pem
 from tests.unit.harness import ROOT, VALID, RecordingMonitor, run_program, stack_file_config
+
+TEST_CA_PEM = ca_certificate_pem()
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod", "local"])
@@ -64,6 +67,9 @@ INVALID = [
     ({"keycloakPublicUrl": ""}, "keycloakPublicUrl = \"\": expected an http(s) base URL"),
     ({"registryPublicUrl": "ftp://registry"}, "registryPublicUrl = \"ftp://registry\": expected an http(s) base URL"),
     ({"keycloakAdminUrl": "not a url"}, "keycloakAdminUrl = \"not a url\": expected an http(s) base URL"),
+    ({"keycloakAdminCaCertificate": "not a certificate"}, "keycloakAdminCaCertificate = \"not a certificate...\": expected one or more PEM certificates"),
+    ({"keycloakAdminUrl": "http://keycloak.internal:8080", "keycloakAdminCaCertificate": TEST_CA_PEM},
+     "expected empty while the admin URL (http://keycloak.internal:8080) is not https"),
     ({"databaseEngine": "postgres"}, "databaseEngine = \"postgres\": expected one of mysql, mariadb"),
     ({"databaseVersion": "5.7.44"}, "databaseVersion = \"5.7.44\": expected an exact mysql version of a line Keycloak supports (8.0, 8.4)"),
     ({"databaseEngine": "mariadb", "databaseVersion": "10.5.2"}, "databaseVersion = \"10.5.2\": expected an exact mariadb version"),
