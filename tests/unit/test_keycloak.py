@@ -1,7 +1,9 @@
+import pytest
+
 from components.database import DatabaseEndpoint
 from components.keycloak import Listen, keycloak_env
 from components.kube import SecretRef
-from components.settings import parse_settings
+from components.settings import RESOURCE_PROFILES, parse_settings
 from tests.unit.harness import VALID, container, run_program, stack_file_config
 
 ENDPOINT = DatabaseEndpoint("mysql", "keycloak-db.registry.svc.cluster.local", 3306, "keycloak")
@@ -75,3 +77,17 @@ def test_every_workload_is_hardened(dev_run):
             assert c["securityContext"]["allowPrivilegeEscalation"] is False, name
             assert c["securityContext"]["capabilities"] == {"drop": ["ALL"]}, name
             assert set(c["resources"]) == {"requests", "limits"}, name
+
+
+def mebibytes(quantity: str) -> float:
+    number, unit = quantity[:-2], quantity[-2:]
+    return float(number) * {"Mi": 1, "Gi": 1024}[unit]
+
+
+@pytest.mark.parametrize("profile", sorted(RESOURCE_PROFILES))
+def test_keycloak_memory_follows_its_sizing_guide(profile):
+    """Keycloak's guide: at least 1250 MB requested; 70% of the limit is heap plus ~300 MB off-heap."""
+    keycloak = RESOURCE_PROFILES[profile][1]
+    request, limit = mebibytes(keycloak.memory_request), mebibytes(keycloak.memory_limit)
+    assert request >= 1250
+    assert abs(limit - (request - 300) / 0.7) < 1
