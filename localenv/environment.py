@@ -19,7 +19,7 @@ import yaml
 
 from components import database
 from components.keycloak_admin import KeycloakAdmin
-from components.settings import REGISTRY_LEGACY_VERSION, Settings, parse_settings, stack_file_values
+from components.settings import Settings, parse_settings, stack_file_values
 
 from . import processes
 from .cluster import APISERVER_PORT, ETCD_PEER_PORT, ETCD_PORT, KWOK_PORT, LocalCluster, versions as cluster_versions
@@ -181,7 +181,7 @@ class LocalEnvironment:
                    "registry": {5000: port_of(registry.public_url), 5001: port_of(registry.public_url) + 1}},
             services={database.service_host(self.settings.namespace): "database"},
             legacy_registry={"url": f"http://127.0.0.1:{LEGACY_REGISTRY_PORT}", "port": LEGACY_REGISTRY_PORT,
-                             "debug_port": LEGACY_REGISTRY_PORT + 1, "version": REGISTRY_LEGACY_VERSION})
+                             "debug_port": LEGACY_REGISTRY_PORT + 1})
         (self.state_dir / "kubelet.json").write_text(json.dumps(config.__dict__, indent=2))
         (self.state_dir / "kubelet.json").chmod(0o600)
         state["pids"]["kubelet"] = processes.start("kubelet", [sys.executable, "-u", "-m", "localenv.kubelet",

@@ -135,6 +135,8 @@ class PodProcesses:
 
 
 class Kubelet:
+    """Polls the namespace's process-backed pods and keeps one set of processes per live pod."""
+
     def __init__(self, config: KubeletConfig):
         self.config = config
         self.api = config.api()

@@ -1,0 +1,160 @@
+"""Faults and abuse on the real servers: Keycloak down, a registry restart, malformed token and registry
+requests. Faults are injected the way a cluster would see them (a Deployment scaled to zero, a pod deleted);
+the kubelet then stops or restarts the real processes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from tests.integration.clients import (forged_claims, jwt_parts, registry_get, request_token, token_for,
+                                       write_oci_image)
+
+pytestmark = pytest.mark.changes_stack
+LOGIN_FAILS_WITHIN_SECONDS = 5  # a login while Keycloak is down fails this fast (connection refused), never hangs
+RECOVERY_TIMEOUT = 300
+
+
+def wait_until(check, timeout: float, what: str) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if check():
+            return time.monotonic() - started
+        time.sleep(1)
+    raise AssertionError(f"{what} not within {timeout}s")
+
+
+def scale(kube, namespace: str, deployment: str, replicas: int) -> None:
+    kube.merge_patch(f"/apis/apps/v1/namespaces/{namespace}/deployments/{deployment}/scale",
+                     {"spec": {"replicas": replicas}})
+
+
+def keycloak_ready(env: dict) -> bool:
+    try:
+        return requests.get(f"{env['keycloak_url']}/realms/{env['realm']}", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def push(skopeo, registry: dict, user: dict, tmp_path, tag: str) -> str:
+    """Log in, push a fresh one-layer image; returns its digest."""
+    host = urlsplit(registry["url"]).netloc
+    source = tmp_path / f"source-{tag}"
+    digest = write_oci_image(source, "v1", f"{tag} {time.time()}\n".encode())
+    assert skopeo.login(host, user["username"], user["password"]).returncode == 0
+    skopeo.run("copy", "--authfile", str(skopeo.authfile), "--dest-tls-verify=false", f"oci:{source}:v1",
+               f"docker://{host}/faults/{tag}:1")
+    return digest
+
+
+def pulled_digest(skopeo, registry: dict, tag: str) -> str:
+    host = urlsplit(registry["url"]).netloc
+    inspected = skopeo.run("inspect", "--authfile", str(skopeo.authfile), "--tls-verify=false",
+                           f"docker://{host}/faults/{tag}:1").stdout
+    return json.loads(inspected)["Digest"]
+
+
+def test_keycloak_down_tokens_keep_working_and_logins_fail_fast_then_recover(kube, env_json, user):
+    namespace = env_json["namespace"]
+    token = token_for(env_json, user["username"], user["password"])
+    scale(kube, namespace, "keycloak", 0)
+    try:
+        wait_until(lambda: not keycloak_ready(env_json), 120, "Keycloak stopping")
+        for registry in env_json["registries"]:  # still-valid tokens keep working: the registry checks them offline
+            assert registry_get(registry, token).status_code == 200, registry["line"]
+            assert registry_get(registry, token, "/v2/_catalog").status_code in (200, 401)
+        started = time.monotonic()
+        with pytest.raises(requests.ConnectionError):
+            request_token(env_json, user["username"], user["password"])
+        assert time.monotonic() - started < LOGIN_FAILS_WITHIN_SECONDS
+    finally:
+        scale(kube, namespace, "keycloak", 1)
+    recovered = wait_until(lambda: keycloak_ready(env_json), RECOVERY_TIMEOUT, "Keycloak recovering")
+    fresh = token_for(env_json, user["username"], user["password"])  # no registry restart needed
+    assert all(registry_get(r, fresh).status_code == 200 for r in env_json["registries"]), recovered
+
+
+@pytest.mark.parametrize("line", ["3", "2.8"])
+def test_images_pushed_before_a_registry_restart_pull_with_the_same_digest(line, local_env, kube, env_json, user,
+                                                                          skopeo, tmp_path):
+    registry = next(r for r in env_json["registries"] if r["line"] == line)
+    digest = push(skopeo, registry, user, tmp_path, f"restart-{line.replace('.', '-')}")
+    before = local_env.kubelet_status()["registry"]["pod"]
+    kube.call("DELETE", f"/api/v1/namespaces/{env_json['namespace']}/pods/{before}", expect=(200,))
+    wait_until(lambda: (local_env.kubelet_status().get("registry") or {}).get("pod") not in (None, before)
+               and local_env.kubelet_status()["registry"]["ready"], 120, "the registry pod replaced")
+    assert pulled_digest(skopeo, registry, f"restart-{line.replace('.', '-')}") == digest
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def malformed_token_requests(env: dict, user: dict) -> dict[str, dict]:
+    """Requests to Keycloak's docker-v2 endpoint that must never yield a token."""
+    good = {"service": env["service"], "scope": "repository:test/hello:pull"}
+    auth = (user["username"], user["password"] + "-wrong")
+    basic = {"Authorization": "Basic " + base64.b64encode(f"{user['username']}:{user['password']}".encode()).decode()}
+    return {
+        "no credentials": {"params": good},
+        "wrong password": {"params": good, "auth": auth},
+        "missing service": {"params": {"scope": good["scope"]}, "headers": basic},
+        "unknown service": {"params": {**good, "service": "no-such-service"}, "headers": basic},
+        "duplicated service": {"params": [("service", env["service"]), ("service", "other")], "auth": auth},
+        "malformed scope": {"params": {**good, "scope": "repository::::"}, "auth": auth},
+        "huge scope": {"params": {**good, "scope": "repository:" + "a" * 20000 + ":pull"}, "auth": auth},
+        "10 KB username": {"params": good, "auth": ("u" * 10240, "password")},
+        "non-UTF-8 credentials": {"params": good, "headers": {"Authorization": "Basic " + base64.b64encode(b"\xff\xfe:\xfa").decode()}},
+        "Basic header not base64": {"params": good, "headers": {"Authorization": "Basic %%%not-base64%%%"}},
+        "Basic header without colon": {"params": good, "headers": {"Authorization": "Basic " + base64.b64encode(b"nocolon").decode()}},
+        "Bearer instead of Basic": {"params": good, "headers": {"Authorization": "Bearer abc.def.ghi"}},
+        "empty username": {"params": good, "auth": ("", user["password"])},
+        "SQL in username": {"params": good, "auth": ("' OR '1'='1", "' OR '1'='1")},
+    }
+
+
+def test_malformed_token_requests_never_get_a_token_or_a_stack_trace(env_json, user):
+    for case, request in malformed_token_requests(env_json, user).items():
+        response = requests.get(env_json["token_realm"], timeout=30, **request)
+        assert response.status_code in (400, 401, 414, 431), (case, response.status_code, response.text[:200])
+        assert "token" not in (response.json() if "json" in response.headers.get("Content-Type", "") else {}), case
+        assert "Exception" not in response.text and "at org." not in response.text, case
+
+
+def malformed_registry_tokens(env: dict) -> dict[str, str]:
+    """Bearer values a registry must refuse without a 5xx."""
+    claims = forged_claims(env)
+    header = {"alg": "RS256", "typ": "JWT", "kid": "ABCD:EFGH"}
+    unsigned = f"{b64(json.dumps({'alg': 'none', 'typ': 'JWT'}).encode())}.{b64(json.dumps(claims).encode())}."
+    return {
+        "alg none": unsigned,
+        "HS256 with a guessable key": f"{b64(json.dumps({**header, 'alg': 'HS256'}).encode())}.{b64(json.dumps(claims).encode())}.{b64(b'x' * 32)}",
+        "not a JWT": "not-a-jwt",
+        "two parts": "abc.def",
+        "garbage base64": "%%%.%%%.%%%",
+        "truncated signature": "",  # filled in by the test from a real token
+        "header is not JSON": f"{b64(b'not json')}.{b64(json.dumps(claims).encode())}.{b64(b'sig')}",
+        "huge token": "a" * 60000,
+        "empty bearer": "",
+    }
+
+
+@pytest.mark.parametrize("line", ["3", "2.8"])
+def test_malformed_registry_tokens_are_refused_without_a_server_error(line, env_json, user):
+    registry = next(r for r in env_json["registries"] if r["line"] == line)
+    cases = malformed_registry_tokens(env_json)
+    real = token_for(env_json, user["username"], user["password"])
+    cases["truncated signature"] = real[:-10]
+    cases["payload of another user"] = ".".join([real.split(".")[0], b64(json.dumps({**jwt_parts(real)[1], "sub": "someone-else"}).encode()), real.split(".")[2]])
+    statuses = {}
+    for case, token in cases.items():
+        response = requests.get(registry["url"] + "/v2/", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        statuses[case] = response.status_code
+        assert "goroutine" not in response.text and "panic" not in response.text, case
+    assert all(400 <= status < 500 for status in statuses.values()), statuses
+    assert statuses["payload of another user"] == 401 and statuses["alg none"] == 401
