@@ -1,0 +1,751 @@
+"""scripts/bench: what users wait for, measured on the local environment.
+
+Every figure that matters is a ratio or a distribution measured side by side in the same run (docker-v2 tokens
+vs Keycloak's OIDC password grant, token-auth registries vs the same binaries without auth), because the
+machines are shared and absolute times drift. One table on stdout; the same figures as JSON under
+.localenv/bench/; progress on stderr. No password is ever printed or written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import functools
+import gzip
+import hashlib
+import http.cookiejar
+import io
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import requests
+import yaml
+
+from components.settings import Resources
+from tests.unit.harness import run_program, stack_file_config
+
+from . import processes
+from .environment import ROOT, LocalEnvironment
+from .kubelet import served_on
+from .processes import ServerError
+from .stack import EngineError
+
+SECTIONS = ("tokens", "throughput", "engine", "program", "memory")
+ENVIRONMENT_SECTIONS = {"tokens", "throughput", "engine", "memory"}  # `program` needs no running servers
+CONCURRENCY_LEVELS = (1, 8, 32)
+TOKEN_KINDS = ("docker-v2", "oidc")
+TOKEN_SCOPE = "repository:bench/image:pull,push"
+REQUEST_TIMEOUT = 30
+STACKS = ("dev", "staging", "prod", "local")
+# Registries without auth, beside the environment's token-auth ones (15000 and 15028): (http, debug) ports.
+NO_AUTH_PORTS = {"3": (15100, 15101), "2.8": (15128, 15129)}
+REGISTRY_BINARY = {"3": "REGISTRY3_BIN", "2.8": "REGISTRY2_BIN"}
+BENCH_REPOSITORY = "bench/image"
+BENCH_TAG = "bench"
+LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
+# Issue 9's targets.
+THROUGHPUT_TARGET = 0.97  # token auth >= 97% of the no-auth MB/s
+MOCK_PREVIEW_TARGET_S = 3.0
+UNIT_SUITE_TARGET_S = 30.0
+
+
+class BenchError(RuntimeError):
+    """A measurement could not be taken; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much to measure: the full run, or a quick smoke run."""
+
+    token_requests: int  # per kind and concurrency level
+    token_deadline_s: float  # per concurrency level
+    warmup_requests: int  # per kind, before the first level
+    layers: int
+    layer_bytes: int
+    rounds: int  # push/pull rounds per registry line and mode
+    program_rounds: int  # mock previews per stack
+
+    @classmethod
+    def of(cls, quick: bool) -> "Plan":
+        if quick:
+            return cls(token_requests=64, token_deadline_s=60, warmup_requests=3, layers=10, layer_bytes=2_000_000,
+                       rounds=1, program_rounds=1)
+        return cls(token_requests=200, token_deadline_s=180, warmup_requests=20, layers=10, layer_bytes=20_000_000,
+                   rounds=3, program_rounds=3)
+
+
+def log(message: str) -> None:
+    print(f"{datetime.datetime.now(datetime.timezone.utc):%H:%M:%S} bench: {message}", file=sys.stderr, flush=True)
+
+
+# ===================================================================================== pure: statistics
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100), linearly interpolated between the closest ranks (numpy's default)."""
+    if not values:
+        raise ValueError("percentile of no values")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def median(values: Sequence[float]) -> float:
+    return percentile(values, 50)
+
+
+def ratio(numerator: Optional[float], denominator: Optional[float]) -> Optional[float]:
+    """numerator / denominator, or None when either is missing or the denominator is zero."""
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def latency_summary(latencies_s: Sequence[float], errors: int, concurrency: int) -> dict[str, Any]:
+    """p50/p95/p99 in ms and tokens/s of one kind of request at one concurrency.
+
+    The kinds are interleaved, so they share the wall clock; each one's rate is what ``concurrency`` clients
+    would get asking only for it at the latency it showed: concurrency / mean latency."""
+    summary: dict[str, Any] = {"ok": len(latencies_s), "errors": errors}
+    if latencies_s:
+        summary.update({f"p{q}_ms": round(percentile(latencies_s, q) * 1000, 2) for q in (50, 95, 99)})
+        summary["tokens_per_s"] = round(concurrency * len(latencies_s) / sum(latencies_s), 1)
+    else:
+        summary.update({"p50_ms": None, "p95_ms": None, "p99_ms": None, "tokens_per_s": None})
+    return summary
+
+
+def token_ratios(docker: dict[str, Any], oidc: dict[str, Any]) -> dict[str, Optional[float]]:
+    """docker-v2 / OIDC of each latency percentile and of the rate: docker-v2 is no slower where the latency
+    ratios are <= 1 and the rate's is >= 1."""
+    return {key: _rounded(ratio(docker.get(key), oidc.get(key)), 3)
+            for key in ("p50_ms", "p95_ms", "p99_ms", "tokens_per_s")}
+
+
+def megabytes_per_s(size_bytes: int, seconds: float) -> float:
+    return round(size_bytes / 1e6 / seconds, 1)
+
+
+def memory_kib(proc_status: str, field_name: str) -> Optional[int]:
+    """A ``VmHWM:  511000 kB`` style field of /proc/<pid>/status, in KiB."""
+    for line in proc_status.splitlines():
+        if line.startswith(f"{field_name}:"):
+            return int(line.split()[1])
+    return None
+
+
+QUANTITY_MIB = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024 ** 2,
+                "k": 1e3 / 2 ** 20, "M": 1e6 / 2 ** 20, "G": 1e9 / 2 ** 20, "T": 1e12 / 2 ** 20}
+
+
+def mebibytes(quantity: str) -> float:
+    """A Kubernetes memory quantity (768Mi, 2Gi, 500M, bytes) in MiB, to set beside a measured RSS."""
+    for suffix in sorted(QUANTITY_MIB, key=len, reverse=True):
+        if quantity.endswith(suffix):
+            return float(quantity[:-len(suffix)]) * QUANTITY_MIB[suffix]
+    return float(quantity) / 2 ** 20
+
+
+def without_auth(config: dict, http_port: int, debug_port: int, data_dir: Path) -> dict:
+    """A registry's config.yml with its auth section dropped, on its own loopback ports and data directory:
+    the same binary and settings minus token auth, for the throughput baseline."""
+    local = served_on(config, http_port, debug_port, f"http://127.0.0.1:{http_port}", data_dir)
+    local.pop("auth", None)
+    return local
+
+
+def _rounded(value: Optional[float], digits: int) -> Optional[float]:
+    return None if value is None else round(value, digits)
+
+
+def _text(value: Optional[float], digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+# ===================================================================================== pure: targets
+def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 9's targets for the sections that ran, each with the measured value and met or not."""
+    targets: list[dict[str, Any]] = []
+
+    def add(target: str, value: str, met: bool) -> None:
+        targets.append({"target": target, "value": value, "met": met})
+
+    for level in (results.get("tokens") or {}).get("levels", []):
+        c = level["concurrency"]
+        errors = sum(level[kind]["errors"] for kind in TOKEN_KINDS)
+        add(f"tokens: zero errors at concurrency {c}", f"{errors} errors", errors == 0)
+        p95 = level["ratios"]["p95_ms"]
+        add(f"tokens: docker-v2 p95 <= OIDC p95 at concurrency {c}", f"ratio {_text(p95, 2)}",
+            p95 is not None and p95 <= 1)
+    for row in (results.get("throughput") or {}).get("rows", []):
+        add(f"throughput: registry {row['line']} {row['operation']} with token auth >= "
+            f"{THROUGHPUT_TARGET:.0%} of no auth", f"{_text(row['ratio'], 3)}",
+            row["ratio"] is not None and row["ratio"] >= THROUGHPUT_TARGET)
+    program = results.get("program") or {}
+    for stack, seconds in (program.get("mock_preview_s") or {}).items():
+        add(f"program: mock preview of {stack} < {MOCK_PREVIEW_TARGET_S:.0f} s", f"{seconds:.2f} s",
+            seconds < MOCK_PREVIEW_TARGET_S)
+    suite = program.get("unit_suite")
+    if suite:
+        add(f"program: unit suite < {UNIT_SUITE_TARGET_S:.0f} s (and passing)",
+            f"{suite['seconds']:.1f} s, exit {suite['exit_code']}",
+            suite["seconds"] < UNIT_SUITE_TARGET_S and suite["exit_code"] == 0)
+    return targets
+
+
+# ===================================================================================== pure: the table
+def aligned(rows: Sequence[Sequence[str]], align: str, indent: str = "  ") -> list[str]:
+    """Rows as text columns; ``align`` has one "<" (left) or ">" (right) per column."""
+    widths = [max(len(row[i]) for row in rows if i < len(row)) for i in range(len(align))]
+    return [indent + "  ".join(cell.ljust(widths[i]) if align[i] == "<" else cell.rjust(widths[i])
+                               for i, cell in enumerate(row)).rstrip() for row in rows]
+
+
+def render_table(results: dict[str, Any]) -> str:
+    """The whole run as one plain-text table: a block per section that ran, then the targets."""
+    lines = [f"keycloak-registry bench, {results['started_at']} ({results['host']['cpus']} cores, load "
+             f"{results['host']['load_start']:.2f} -> {results['host']['load_end']:.2f}; "
+             f"{'quick' if results['options']['quick'] else 'full'} run)"]
+    tokens = results.get("tokens")
+    if tokens:
+        lines += ["", f"tokens: Keycloak docker-v2 vs OIDC password grant, interleaved, one user per client for both; "
+                      f"{tokens['requests_per_kind']} of each per level"]
+        rows = [["conc", "kind", "ok", "errors", "p50 ms", "p95 ms", "p99 ms", "tokens/s"]]
+        for level in tokens["levels"]:
+            c = str(level["concurrency"])
+            for kind in TOKEN_KINDS:
+                s = level[kind]
+                rows.append([c, kind, str(s["ok"]), str(s["errors"]), _text(s["p50_ms"]), _text(s["p95_ms"]),
+                             _text(s["p99_ms"]), _text(s["tokens_per_s"])])
+            r = level["ratios"]
+            rows.append([c, "docker/oidc", "", "", _text(r["p50_ms"], 2), _text(r["p95_ms"], 2), _text(r["p99_ms"], 2),
+                         _text(r["tokens_per_s"], 2)])
+        lines += aligned(rows, "><>>>>>>")
+    throughput = results.get("throughput")
+    if throughput:
+        image = throughput["image"]
+        lines += ["", f"throughput: skopeo, {image['bytes'] / 1e6:.0f} MB in {image['layers']} layers, token auth vs "
+                      f"the same registry without auth; median of {throughput['rounds']} round(s)"]
+        rows = [["registry", "op", "auth MB/s", "no-auth MB/s", "auth/no-auth"]]
+        rows += [[row["line"], row["operation"], _text(row["auth_mb_s"]), _text(row["no_auth_mb_s"]),
+                  _text(row["ratio"], 3)] for row in throughput["rows"]]
+        lines += aligned(rows, "<<>>>")
+    engine = results.get("engine")
+    if engine:
+        preview = engine["noop_preview"]
+        up = engine["fresh_up"]
+        rows = [["no-op pulumi preview (local stack)", f"{preview['seconds']:.1f} s",
+                 "no changes" if preview["exit_code"] == 0 else f"exit {preview['exit_code']}: changes or an error"]]
+        if up:
+            rows.append([f"fresh scripts/localenv up ({'this run' if engine['fresh_up_this_run'] else 'as recorded'})",
+                         f"{up['up']:.1f} s",
+                         f"control plane {up['control_plane']:.1f} s, pulumi up {up['pulumi_up']:.1f} s"])
+        else:
+            rows.append(["fresh scripts/localenv up", "-", "not recorded by this environment"])
+        lines += ["", "engine"] + aligned(rows, "<><")
+    program = results.get("program")
+    if program:
+        lines += ["", f"program: mock preview per stack (warm, median of {program['rounds']}), unit suite (wall)"]
+        rows = [[stack, f"{seconds:.2f} s", ""] for stack, seconds in program["mock_preview_s"].items()]
+        suite = program["unit_suite"]
+        rows.append(["unit suite", f"{suite['seconds']:.1f} s", suite["summary"]])
+        lines += aligned(rows, "<><")
+    memory = results.get("memory")
+    if memory:
+        lines += ["", "memory: peak RSS (VmHWM) at the end of the run, beside the local stack's resource profile"]
+        rows = [["process", "peak MiB", "now MiB", "request MiB", "limit MiB", "peak/limit"]]
+        for m in memory:
+            rows.append([m["process"], _text(m["peak_mib"], 0), _text(m["current_mib"], 0), _text(m["request_mib"], 0),
+                         _text(m["limit_mib"], 0), "-" if m["limit_mib"] is None or m["peak_mib"] is None
+                         else f"{m['peak_mib'] / m['limit_mib']:.0%}"])
+        lines += aligned(rows, "<>>>>>")
+    targets = results.get("targets")
+    if targets:
+        lines += ["", f"targets (issue 9): {sum(t['met'] for t in targets)} of {len(targets)} met"]
+        lines += aligned([["met" if t["met"] else "MISSED", t["target"], t["value"]] for t in targets], "<<<")
+    return "\n".join(lines) + "\n"
+
+
+# ===================================================================================== the image
+def write_bench_image(directory: Path, layers: int, layer_bytes: int, seed: int = 9) -> dict[str, Any]:
+    """An OCI image layout of ``layers`` gzip layers, each one file of random (incompressible) bytes, so the
+    bytes on the wire are the image's size. Seeded: the same image every time. Returns its digests and size;
+    bench-image.json, written last, marks the layout complete."""
+    blobs_dir = directory / "blobs" / "sha256"
+    blobs_dir.mkdir(parents=True, exist_ok=True)
+
+    def blob(data: bytes) -> dict[str, Any]:
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs_dir / digest).write_bytes(data)
+        return {"digest": f"sha256:{digest}", "size": len(data)}
+
+    generator = random.Random(seed)
+    layer_refs, diff_ids = [], []
+    for index in range(layers):
+        content = generator.randbytes(layer_bytes)
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            info = tarfile.TarInfo(f"bench/layer-{index}.bin")
+            info.size, info.mode, info.mtime = len(content), 0o644, 0
+            tar.addfile(info, io.BytesIO(content))
+        diff_ids.append(f"sha256:{hashlib.sha256(archive.getvalue()).hexdigest()}")
+        compressed = gzip.compress(archive.getvalue(), compresslevel=1, mtime=0)
+        layer_refs.append({"mediaType": LAYER_MEDIA_TYPE, **blob(compressed)})
+    image_config = {"architecture": "amd64", "os": "linux", "config": {},
+                    "rootfs": {"type": "layers", "diff_ids": diff_ids}}
+    config = {"mediaType": "application/vnd.oci.image.config.v1+json", **blob(json.dumps(image_config).encode())}
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": config, "layers": layer_refs}
+    manifest_ref = {"mediaType": manifest["mediaType"], **blob(json.dumps(manifest).encode()),
+                    "annotations": {"org.opencontainers.image.ref.name": BENCH_TAG}}
+    (directory / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [manifest_ref]}))
+    (directory / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+    summary = {"manifest": manifest_ref["digest"], "blobs": [ref["digest"] for ref in [*layer_refs, config]],
+               "bytes": sum(ref["size"] for ref in [*layer_refs, config]), "layers": layers}
+    (directory / "bench-image.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def bench_image(bench_dir: Path, layers: int, layer_bytes: int) -> tuple[Path, dict[str, Any]]:
+    """The generated image under .localenv/bench/, made once per size and reused."""
+    directory = bench_dir / f"image-{layers}x{layer_bytes}"
+    marker = directory / "bench-image.json"
+    if marker.exists():
+        return directory, json.loads(marker.read_text())
+    log(f"generating a {layers * layer_bytes / 1e6:.0f} MB image in {layers} layers (once; cached in {directory})")
+    shutil.rmtree(directory, ignore_errors=True)
+    return directory, write_bench_image(directory, layers, layer_bytes)
+
+
+# ===================================================================================== tokens
+def token_session() -> requests.Session:
+    """One connection-reusing session per worker, keeping no cookies: docker and skopeo send none."""
+    session = requests.Session()
+    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    return session
+
+
+def docker_token(session: requests.Session, env_json: dict, user: dict) -> None:
+    """A docker-v2 token, asked for as docker and skopeo do (GET with HTTP Basic)."""
+    response = session.get(env_json["token_realm"], params={"service": env_json["service"], "scope": TOKEN_SCOPE},
+                           auth=(user["username"], user["password"]), timeout=REQUEST_TIMEOUT)
+    _checked(response, "token")
+
+
+def oidc_token(session: requests.Session, env_json: dict, user: dict) -> None:
+    """The floor: the same password check and signature through OIDC's password grant (admin-cli is every
+    realm's public client with direct grants)."""
+    response = session.post(f"{env_json['keycloak_url']}/realms/{env_json['realm']}/protocol/openid-connect/token",
+                            data={"grant_type": "password", "client_id": "admin-cli", "username": user["username"],
+                                  "password": user["password"]}, timeout=REQUEST_TIMEOUT)
+    _checked(response, "access_token")
+
+
+def _checked(response: requests.Response, key: str) -> None:
+    """Raise unless the response is a 200 whose JSON holds ``key`` (the token)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code != 200 or key not in body:
+        raise BenchError(f"HTTP {response.status_code}: {response.text[:200]}")
+
+
+TOKEN_REQUESTS: dict[str, Callable[[requests.Session, dict, dict], None]] = {
+    "docker-v2": docker_token, "oidc": oidc_token}
+
+
+@dataclass
+class Samples:
+    """One worker's latencies and errors for one kind of token."""
+
+    latencies_s: list[float] = field(default_factory=list)
+    errors: int = 0
+    first_error: str = ""
+
+    def record(self, request: Callable[[], None]) -> None:
+        started = time.perf_counter()
+        try:
+            request()
+        except (BenchError, requests.RequestException) as error:
+            self.errors += 1
+            self.first_error = self.first_error or str(error)[:200]
+            return
+        self.latencies_s.append(time.perf_counter() - started)
+
+
+def token_worker(index: int, count: int, env_json: dict, user: dict, deadline: float,
+                 start: threading.Barrier) -> dict[str, Samples]:
+    """``count`` requests of each kind, alternating; odd workers start with the other kind, so at every moment
+    both kinds are in flight."""
+    session = token_session()
+    kinds = TOKEN_KINDS if index % 2 == 0 else TOKEN_KINDS[::-1]
+    samples = {kind: Samples() for kind in TOKEN_KINDS}
+    start.wait(timeout=60)
+    with session:
+        for _ in range(count):
+            for kind in kinds:
+                if time.monotonic() > deadline:
+                    return samples
+                samples[kind].record(functools.partial(TOKEN_REQUESTS[kind], session, env_json, user))
+    return samples
+
+
+def measure_tokens(env_json: dict, plan: Plan) -> dict[str, Any]:
+    users = env_json["users"]
+    log(f"tokens: warming up ({plan.warmup_requests} of each kind)")
+    warmup = token_worker(0, plan.warmup_requests, env_json, users[0], time.monotonic() + plan.token_deadline_s,
+                          threading.Barrier(1))
+    if any(s.errors for s in warmup.values()):
+        failures = "; ".join(f"{kind}: {s.first_error}" for kind, s in warmup.items() if s.errors)
+        raise BenchError(f"tokens: warm-up failed: {failures}")
+    levels = []
+    for concurrency in CONCURRENCY_LEVELS:
+        counts = [plan.token_requests // concurrency + (1 if w < plan.token_requests % concurrency else 0)
+                  for w in range(concurrency)]
+        log(f"tokens: concurrency {concurrency}, {plan.token_requests} of each kind")
+        barrier = threading.Barrier(concurrency)
+        started = time.monotonic()
+        deadline = started + plan.token_deadline_s
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            futures = [pool.submit(token_worker, w, counts[w], env_json, users[w % len(users)], deadline, barrier)
+                       for w in range(concurrency)]
+            workers = [future.result() for future in futures]
+        level: dict[str, Any] = {"concurrency": concurrency, "wall_s": round(time.monotonic() - started, 2),
+                                 "deadline_hit": time.monotonic() > deadline}
+        for kind in TOKEN_KINDS:
+            latencies = [x for w in workers for x in w[kind].latencies_s]
+            level[kind] = latency_summary(latencies, sum(w[kind].errors for w in workers), concurrency)
+            level[kind]["first_error"] = next((w[kind].first_error for w in workers if w[kind].first_error), "")
+        level["ratios"] = token_ratios(level["docker-v2"], level["oidc"])
+        levels.append(level)
+    return {"requests_per_kind": plan.token_requests, "scope": TOKEN_SCOPE, "levels": levels}
+
+
+# ===================================================================================== throughput
+@dataclass(frozen=True)
+class RegistryTarget:
+    """One registry the image goes through: a line of the environment (token auth) or its no-auth twin."""
+
+    line: str
+    url: str
+    auth: bool
+
+    @property
+    def host(self) -> str:
+        return self.url.split("://", 1)[1]
+
+
+class NoAuthRegistries:
+    """The environment's registry binaries on copies of their pod's config.yml minus the auth section, on their
+    own ports and data under .localenv/bench/; stopped (and their data removed) on exit, whatever happened."""
+
+    def __init__(self, env: LocalEnvironment, bench_dir: Path):
+        self.env, self.bench_dir = env, bench_dir
+        self.pids: dict[str, int] = {}
+
+    def __enter__(self) -> dict[str, RegistryTarget]:
+        try:
+            return {line: self._start(line) for line in NO_AUTH_PORTS}
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def _start(self, line: str) -> RegistryTarget:
+        http_port, debug_port = NO_AUTH_PORTS[line]
+        if processes.port_open(http_port) or processes.port_open(debug_port):
+            raise BenchError(f"port {http_port} or {debug_port} is taken: another bench is running, or a registry "
+                             "it started was left behind")
+        registry = self.env.kubelet_status().get("registry") or {}
+        pod_config = self.env.state_dir / "pods" / registry.get("pod", "?") / f"registry-{line}.yml"
+        if not pod_config.exists():
+            raise BenchError(f"no registry config at {pod_config}: is the registry pod running?")
+        data_dir = self.bench_dir / f"registry-{line}-no-auth-data"
+        shutil.rmtree(data_dir, ignore_errors=True)
+        config_file = self.bench_dir / f"registry-{line}-no-auth.yml"
+        config_file.write_text(yaml.safe_dump(without_auth(yaml.safe_load(pod_config.read_text()), http_port,
+                                                           debug_port, data_dir)))
+        binary = self.env.state()["tools"][REGISTRY_BINARY[line]]
+        name = f"registry-{line}-no-auth"
+        # the pod's environment too (3.x: OTEL_TRACES_EXPORTER=none), so only auth differs
+        pid = processes.start(name, [binary, "serve", str(config_file)], self.bench_dir / "logs",
+                              env=process_environment(registry["pids"][f"registry-{line}"]))
+        self.pids[name] = pid
+        processes.wait_until(name, processes.http_ok(f"http://127.0.0.1:{debug_port}/debug/health"), pid, 30,
+                             self.bench_dir / "logs" / f"{name}.log")
+        return RegistryTarget(line, f"http://127.0.0.1:{http_port}", auth=False)
+
+    def memory(self) -> list[dict[str, Any]]:
+        return [memory_row(name, pid, None) for name, pid in self.pids.items()]
+
+    def __exit__(self, *exc_info: Any) -> None:
+        for name, pid in self.pids.items():
+            processes.stop(pid)
+            shutil.rmtree(self.bench_dir / f"{name}-data", ignore_errors=True)
+
+
+def process_environment(pid: int) -> dict[str, str]:
+    """A running process's environment, so a twin started beside it differs only where we mean it to."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
+
+
+class Skopeo:
+    """skopeo copy between the cached OCI layout and a registry, with its own auth file."""
+
+    def __init__(self, binary: str, bench_dir: Path):
+        self.binary, self.bench_dir = binary, bench_dir
+        self.authfile = bench_dir / "auth.json"
+
+    def close(self) -> None:
+        """Forget the logins: the auth file holds the user's password."""
+        self.authfile.unlink(missing_ok=True)
+
+    def login(self, target: RegistryTarget, user: dict) -> None:
+        result = subprocess.run([self.binary, "login", "--authfile", str(self.authfile), "--tls-verify=false", "-u",
+                                 user["username"], "--password-stdin", target.host], input=user["password"],
+                                capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise BenchError(f"skopeo login {target.host} failed: {result.stderr.strip()[-500:]}")
+
+    def push(self, layout: Path, target: RegistryTarget) -> float:
+        return self._copy("--dest-tls-verify=false", f"oci:{layout}:{BENCH_TAG}",
+                          f"docker://{target.host}/{BENCH_REPOSITORY}:{BENCH_TAG}")
+
+    def pull(self, target: RegistryTarget) -> float:
+        destination = self.bench_dir / "pulled"
+        shutil.rmtree(destination, ignore_errors=True)
+        try:
+            return self._copy("--src-tls-verify=false", f"docker://{target.host}/{BENCH_REPOSITORY}:{BENCH_TAG}",
+                              f"dir:{destination}")
+        finally:
+            shutil.rmtree(destination, ignore_errors=True)
+
+    def _copy(self, tls_flag: str, source: str, destination: str) -> float:
+        started = time.monotonic()
+        result = subprocess.run([self.binary, "copy", "--quiet", tls_flag, "--authfile", str(self.authfile), source,
+                                 destination], capture_output=True, text=True, timeout=900)
+        seconds = time.monotonic() - started
+        if result.returncode != 0:
+            raise BenchError(f"skopeo copy {source} {destination} failed: {result.stderr.strip()[-800:]}")
+        return seconds
+
+
+def unlink_blobs(target: RegistryTarget, digests: Sequence[str], env_json: dict, user: dict) -> None:
+    """Remove the image's blobs from the bench repository (the blob data stays in storage), so the next push
+    uploads every byte: skopeo skips blobs the repository has and mounts those its cache saw elsewhere on the
+    same registry, but never retries the destination repository."""
+    headers = {}
+    if target.auth:
+        scope = f"repository:{BENCH_REPOSITORY}:delete"
+        response = requests.get(env_json["token_realm"], auth=(user["username"], user["password"]),
+                                params={"service": env_json["service"], "scope": scope}, timeout=REQUEST_TIMEOUT)
+        _checked(response, "token")
+        headers["Authorization"] = f"Bearer {response.json()['token']}"
+    for digest in digests:
+        response = requests.delete(f"{target.url}/v2/{BENCH_REPOSITORY}/blobs/{digest}", headers=headers,
+                                   timeout=REQUEST_TIMEOUT)
+        if response.status_code not in (202, 404):
+            raise BenchError(f"registry {target.line} at {target.url}: DELETE blob -> HTTP {response.status_code}: "
+                             f"{response.text[:200]}")
+
+
+def measure_throughput(env: LocalEnvironment, env_json: dict, bench_dir: Path, plan: Plan) -> dict[str, Any]:
+    """Push then pull the image through each line's token-auth registry and its no-auth twin, alternating which
+    goes first each round; median MB/s of each."""
+    layout, image = bench_image(bench_dir, plan.layers, plan.layer_bytes)
+    user = env_json["users"][0]
+    skopeo = Skopeo(env.state()["tools"]["SKOPEO"], bench_dir)
+    authed = {r["line"]: RegistryTarget(r["line"], r["url"], auth=True) for r in env_json["registries"]}
+    seconds: dict[tuple[str, str, bool], list[float]] = {}
+    no_auth_registries = NoAuthRegistries(env, bench_dir)
+    with no_auth_registries as no_auth, contextlib.closing(skopeo):
+        for target in authed.values():
+            skopeo.login(target, user)
+        for line in NO_AUTH_PORTS:
+            for round_index in range(plan.rounds):
+                pair = [authed[line], no_auth[line]]
+                order = pair if round_index % 2 == 0 else pair[::-1]
+                log(f"throughput: registry {line}, round {round_index + 1} of {plan.rounds}")
+                for target in order:
+                    unlink_blobs(target, image["blobs"], env_json, user)
+                    seconds.setdefault((line, "push", target.auth), []).append(skopeo.push(layout, target))
+                for target in order:
+                    seconds.setdefault((line, "pull", target.auth), []).append(skopeo.pull(target))
+        memory = no_auth_registries.memory()
+    rows = []
+    for line in NO_AUTH_PORTS:
+        for operation in ("push", "pull"):
+            auth_mb_s = megabytes_per_s(image["bytes"], median(seconds[line, operation, True]))
+            no_auth_mb_s = megabytes_per_s(image["bytes"], median(seconds[line, operation, False]))
+            rows.append({"line": line, "operation": operation, "auth_mb_s": auth_mb_s, "no_auth_mb_s": no_auth_mb_s,
+                         "ratio": _rounded(ratio(auth_mb_s, no_auth_mb_s), 3),
+                         "auth_seconds": [round(s, 2) for s in seconds[line, operation, True]],
+                         "no_auth_seconds": [round(s, 2) for s in seconds[line, operation, False]]})
+    return {"image": {"layers": image["layers"], "bytes": image["bytes"]}, "rounds": plan.rounds, "rows": rows,
+            "no_auth_memory": memory}
+
+
+# ===================================================================================== engine and program
+def measure_engine(env: LocalEnvironment, started_here: bool) -> dict[str, Any]:
+    log("engine: no-op pulumi preview of the local stack")
+    started = time.monotonic()
+    result = env.stack().run("preview", "--expect-no-changes", "--non-interactive", check=False)
+    return {"noop_preview": {"seconds": round(time.monotonic() - started, 2), "exit_code": result.returncode},
+            "fresh_up": env.state().get("timings") or {}, "fresh_up_this_run": started_here}
+
+
+def measure_program(plan: Plan) -> dict[str, Any]:
+    """Each stack's mock preview (warm: one untimed run first loads the program's modules), then the unit suite
+    as `scripts/test tests/unit` runs it."""
+    configs = {stack: stack_file_config(stack) for stack in STACKS}
+    timings: dict[str, float] = {}
+    with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the table
+        run_program(*configs["dev"], preview=True)
+        for stack, (config, secret_keys) in configs.items():
+            log(f"program: mock preview of {stack}")
+            runs = []
+            for _ in range(plan.program_rounds):
+                started = time.perf_counter()
+                run_program(config, secret_keys, preview=True)
+                runs.append(time.perf_counter() - started)
+            timings[stack] = round(median(runs), 3)
+    log("program: unit suite")
+    started = time.monotonic()
+    suite = subprocess.run([str(ROOT / "venv" / "bin" / "python"), "-m", "pytest", "tests/unit", "-q", "-p",
+                            "no:cacheprovider"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    return {"rounds": plan.program_rounds, "mock_preview_s": timings,
+            "unit_suite": {"seconds": round(time.monotonic() - started, 1), "exit_code": suite.returncode,
+                           "summary": pytest_summary(suite.stdout)}}
+
+
+def pytest_summary(output: str) -> str:
+    """pytest's closing line ("212 passed in 27.91s"), without its ===== frame."""
+    lines = [line.strip("= ") for line in output.splitlines() if line.strip("= ")]
+    return lines[-1] if lines else "no output"
+
+
+# ===================================================================================== memory
+def memory_row(process: str, pid: int, resources: Optional[Resources]) -> dict[str, Any]:
+    """Peak and current RSS of a process, beside the memory its pod is given (if it has a pod)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        status = ""
+    peak, current = memory_kib(status, "VmHWM"), memory_kib(status, "VmRSS")
+    return {"process": process, "pid": pid,
+            "peak_mib": round(peak / 1024, 1) if peak else None,
+            "current_mib": round(current / 1024, 1) if current else None,
+            "request_mib": _rounded(mebibytes(resources.memory_request), 1) if resources else None,
+            "limit_mib": _rounded(mebibytes(resources.memory_limit), 1) if resources else None}
+
+
+def java_in_group(pgid: int) -> int:
+    """The JVM kc.sh forked (same process group), whose memory is Keycloak's; kc.sh itself if none is found."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command, fields = (entry / "stat").read_text().rsplit(")", 1)
+        except (OSError, ValueError):
+            continue
+        if command.endswith("(java") and int(fields.split()[2]) == pgid:
+            return int(entry.name)
+    return pgid
+
+
+def measure_memory(env: LocalEnvironment) -> list[dict[str, Any]]:
+    status, settings = env.kubelet_status(), env.settings
+    rows = []
+    if "keycloak" in status:
+        rows.append(memory_row("keycloak (java)", java_in_group(status["keycloak"]["pids"]["keycloak"]),
+                               settings.keycloak.resources))
+    if "database" in status:
+        rows.append(memory_row("mariadb", status["database"]["pids"]["mariadb"], settings.database.resources))
+    for name, pid in (status.get("registry") or {}).get("pids", {}).items():
+        rows.append(memory_row(name, pid, settings.registry.resources))
+    return rows
+
+
+# ===================================================================================== main
+def utc_stamp() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: 64 tokens of each kind per level, a 20 MB image, one round")
+    parser.add_argument("--sections", default=",".join(SECTIONS),
+                        help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)")
+    options = parser.parse_args(argv)
+    options.sections = [s.strip() for s in options.sections.split(",") if s.strip()]
+    unknown = set(options.sections) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown section(s): {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
+    return options
+
+
+def run(options: argparse.Namespace) -> dict[str, Any]:
+    plan = Plan.of(options.quick)
+    results: dict[str, Any] = {"started_at": utc_stamp(),
+                               "options": {"quick": options.quick, "sections": options.sections},
+                               "host": {"cpus": os.cpu_count(), "load_start": os.getloadavg()[0]}}
+    env = LocalEnvironment()
+    started_here, env_json = False, {}
+    if ENVIRONMENT_SECTIONS & set(options.sections):
+        started_here = not env.running()
+        if started_here:
+            log("the local environment is not running: starting it (about 2 minutes)")
+        env_json = env.up()
+        results["versions"] = env.state().get("versions") or {}
+    bench_dir = env.state_dir / "bench"
+    (bench_dir / "logs").mkdir(parents=True, exist_ok=True)
+    if "tokens" in options.sections:
+        results["tokens"] = measure_tokens(env_json, plan)
+    if "throughput" in options.sections:
+        results["throughput"] = measure_throughput(env, env_json, bench_dir, plan)
+    if "engine" in options.sections:
+        results["engine"] = measure_engine(env, started_here)
+    if "program" in options.sections:
+        results["program"] = measure_program(plan)
+    if "memory" in options.sections:
+        results["memory"] = measure_memory(env) + (results.get("throughput") or {}).get("no_auth_memory", [])
+    results["host"]["load_end"] = os.getloadavg()[0]
+    results["finished_at"] = utc_stamp()
+    results["targets"] = evaluate_targets(results)
+    document = json.dumps(results, indent=2) + "\n"
+    (bench_dir / f"bench-{results['started_at'].replace(':', '')}.json").write_text(document)
+    (bench_dir / "latest.json").write_text(document)
+    log(f"written {bench_dir / 'latest.json'}")
+    return results
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    options = parse_args(argv)
+    try:
+        results = run(options)
+    except (BenchError, ServerError, EngineError) as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 1
+    print(render_table(results), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
