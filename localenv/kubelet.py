@@ -347,11 +347,13 @@ class Kubelet:
         def container_port(addr: str) -> int:
             return self._port("registry", int(addr.rsplit(":", 1)[1]))
         http_port, debug_port = container_port(config["http"]["addr"]), container_port(config["http"]["debug"]["addr"])
+        # The other line keeps its blobs beside the pod's, on the same claim's volume: they outlive the pod.
+        pod_data = (config["storage"].get("filesystem") or {}).get("rootdirectory")
+        beside_data = Path(f"{pod_data}-registry-{other}") if pod_data else None
         instances = {  # name -> (binary, config, debug port)
             f"registry-{line}": (binaries[line], served_on(config, http_port, debug_port), debug_port),
             f"registry-{other}": (binaries[other], served_on(config, legacy["port"], legacy["debug_port"], legacy["url"],
-                                                             self._pod_dir(pod) / f"registry-{other}-data"),
-                                  legacy["debug_port"]),
+                                                             beside_data), legacy["debug_port"]),
         }
         files = {}
         for name, (_, instance_config, _) in instances.items():
