@@ -187,7 +187,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         errors = sum(level[kind]["errors"] for kind in TOKEN_KINDS)
         add(f"tokens: zero errors at concurrency {c}", f"{errors} errors", errors == 0)
         p95 = level["ratios"]["p95_ms"]
-        add(f"tokens: docker-v2 p95 <= OIDC p95 at concurrency {c}", f"ratio {_text(p95, 2)}",
+        add(f"tokens: docker-v2 p95 <= OIDC p95 at concurrency {c}", f"ratio {_text(p95, 3)}",
             p95 is not None and p95 <= 1)
     for row in (results.get("throughput") or {}).get("rows", []):
         add(f"throughput: registry {row['line']} {row['operation']} with token auth >= "
