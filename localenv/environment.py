@@ -18,7 +18,9 @@ from urllib.parse import urlsplit
 import yaml
 
 from components import database
+from components.keycloak import Listen
 from components.keycloak_admin import KeycloakAdmin
+from components.registry import DEBUG_PORT, HTTP_PORT
 from components.settings import Settings, parse_settings, stack_file_values
 
 from . import processes
@@ -133,6 +135,8 @@ class LocalEnvironment:
         out = self.stack(state).outputs()
         legacy_url = f"http://127.0.0.1:{LEGACY_REGISTRY_PORT}"
         server_versions = state.get("versions") or {}
+        line = self.settings.registry.line
+        other = "2.8" if line == "3" else "3"  # the line the kubelet runs beside the stack's
         env = {
             "keycloak_url": out["keycloakUrl"],
             "admin": {"username": out["keycloakAdminUsername"], "password": out["keycloakAdminPassword"]},
@@ -142,9 +146,8 @@ class LocalEnvironment:
             "token_realm": out["tokenRealm"],
             "users": [{"username": u, "password": p} for u, p in out["userPasswords"].items()],
             "registries": [
-                {"line": self.settings.registry.line, "url": out["registryUrl"],
-                 "version": server_versions.get(f"registry-{self.settings.registry.line}", "")},
-                {"line": "2.8", "url": legacy_url, "version": server_versions.get("registry-2.8", "")},
+                {"line": line, "url": out["registryUrl"], "version": server_versions.get(f"registry-{line}", "")},
+                {"line": other, "url": legacy_url, "version": server_versions.get(f"registry-{other}", "")},
             ],
             "kubeconfig": str(self.state_dir / "cluster" / "kubeconfig"),
             "namespace": out["namespace"],
@@ -177,8 +180,9 @@ class LocalEnvironment:
             server=api.server, token=api.token, ca_file=api.ca_file, namespace=self.settings.namespace,
             state_dir=str(self.state_dir), tools=state["tools"],
             ports={"database": {self.settings.database.port: DATABASE_PORT},
-                   "keycloak": {8080: port_of(self.settings.keycloak.public_url), 9000: KEYCLOAK_MANAGEMENT_PORT},
-                   "registry": {5000: port_of(registry.public_url), 5001: port_of(registry.public_url) + 1}},
+                   "keycloak": {Listen().http_port: port_of(self.settings.keycloak.public_url),
+                                Listen().management_port: KEYCLOAK_MANAGEMENT_PORT},
+                   "registry": {HTTP_PORT: port_of(registry.public_url), DEBUG_PORT: port_of(registry.public_url) + 1}},
             services={database.service_host(self.settings.namespace): "database"},
             legacy_registry={"url": f"http://127.0.0.1:{LEGACY_REGISTRY_PORT}", "port": LEGACY_REGISTRY_PORT,
                              "debug_port": LEGACY_REGISTRY_PORT + 1})
