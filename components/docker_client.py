@@ -14,13 +14,14 @@ from urllib.parse import quote
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
-from .keycloak_admin import KeycloakAdmin
+from .keycloak_admin import KeycloakAdmin, KeycloakApiError
+from .keycloak_extension import MAPPER_ID, MAPPER_MODE
 from .keycloak_resources import CONNECTION_FIELDS, admin_from, changed_fields, gone
 
 PROTOCOL = "docker-v2"
-ALLOW_ALL_MAPPER = "docker-v2-allow-all-mapper"
+MAPPER_NAME = "repository access"
 # Inputs that describe the client itself; the rest say how to reach the admin API.
-CLIENT_FIELDS = ("client_id", "name", "description", "enabled")
+CLIENT_FIELDS = ("client_id", "name", "description", "enabled", "access_mode")
 # Client attribute naming the resource that created or adopted the client (its state's owner_token): after a
 # URN change, the new resource adopts the client first and the old one's delete must then leave it alone.
 OWNER_ATTRIBUTE = "keycloak-registry.owner"
@@ -66,7 +67,7 @@ class DockerV2ClientProvider(ResourceProvider):
         else:
             response = admin.call("POST", path, json=owned_representation({}, props, owner_token), expect=(201,))
             client_uuid = response.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
-        self._ensure_allow_all_mapper(admin, f"{path}/{client_uuid}")
+        self._ensure_access_mapper(admin, f"{path}/{client_uuid}", props["access_mode"])
         return CreateResult(client_uuid, {**props, "owner_token": owner_token,
                                           **self._observed(admin, path, client_uuid)})
 
@@ -75,7 +76,8 @@ class DockerV2ClientProvider(ResourceProvider):
         response = admin.call("GET", f"{path}/{id_}", expect=(200, 404))
         if response.status_code == 404:
             return gone()
-        state = {**props, **self._from_server(response.json())}
+        state = {**props, **self._from_server(response.json()),
+                 "access_mode": self._access_mode(admin, f"{path}/{id_}")}
         return ReadResult(id_, state)
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -88,6 +90,7 @@ class DockerV2ClientProvider(ResourceProvider):
         owner_token = olds.get("owner_token")
         current = admin.call("GET", f"{path}/{id_}").json()
         admin.call("PUT", f"{path}/{id_}", json=owned_representation(current, news, owner_token))
+        self._ensure_access_mapper(admin, f"{path}/{id_}", news["access_mode"])
         return UpdateResult({**news, "owner_token": owner_token, **self._observed(admin, path, id_)})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
@@ -107,12 +110,34 @@ class DockerV2ClientProvider(ResourceProvider):
         return self._from_server(admin.call("GET", f"{path}/{client_uuid}").json())
 
     @staticmethod
-    def _ensure_allow_all_mapper(admin: KeycloakAdmin, client_path: str) -> None:
-        """Tokens carry the requested access only through this mapper; add it unless Keycloak already did."""
+    def _ensure_access_mapper(admin: KeycloakAdmin, client_path: str, mode: str) -> None:
+        """Exactly one docker mapper decides the token's access: the extension's, in ``mode``. It is added before
+        any other (Keycloak's "Allow All") is removed, so a Keycloak without the extension keeps what it had."""
+        models = f"{client_path}/protocol-mappers/models"
+        mappers = admin.call("GET", models).json()
+        ours = [m for m in mappers if m.get("protocolMapper") == MAPPER_ID]
+        if not ours:
+            try:
+                admin.call("POST", models, expect=(201,), json={
+                    "name": MAPPER_NAME, "protocol": PROTOCOL, "protocolMapper": MAPPER_ID, "config": {MAPPER_MODE: mode}})
+            except KeycloakApiError as error:
+                if error.status not in (400, 404):
+                    raise
+                raise ValueError(f"Keycloak has no docker-v2 mapper {MAPPER_ID}: the keycloak-registry extension is not "
+                                 f"loaded (expected in /opt/keycloak/providers from the keycloak-extensions ConfigMap); "
+                                 f"Keycloak said: {error}") from error
+        elif (ours[0].get("config") or {}).get(MAPPER_MODE) != mode:
+            admin.call("PUT", f"{models}/{ours[0]['id']}",
+                       json={**ours[0], "config": {**(ours[0].get("config") or {}), MAPPER_MODE: mode}})
+        for mapper in mappers:
+            if (mapper.get("protocol") == PROTOCOL and mapper.get("protocolMapper") != MAPPER_ID) or mapper in ours[1:]:
+                admin.call("DELETE", f"{models}/{mapper['id']}", expect=(204, 404))
+
+    @staticmethod
+    def _access_mode(admin: KeycloakAdmin, client_path: str) -> str:
+        """The mode of the client's access mapper as Keycloak has it; "" when it is gone (the next `up` adds it)."""
         mappers = admin.call("GET", f"{client_path}/protocol-mappers/models").json()
-        if not any(m.get("protocolMapper") == ALLOW_ALL_MAPPER for m in mappers):
-            admin.call("POST", f"{client_path}/protocol-mappers/models", expect=(201,), json={
-                "name": "Allow All", "protocol": PROTOCOL, "protocolMapper": ALLOW_ALL_MAPPER, "config": {}})
+        return next(((m.get("config") or {}).get(MAPPER_MODE, "") for m in mappers if m.get("protocolMapper") == MAPPER_ID), "")
 
 
 class DockerV2Client(Resource):
@@ -121,15 +146,16 @@ class DockerV2Client(Resource):
     client_id: pulumi.Output[str]
     realm: pulumi.Output[str]
     protocol: pulumi.Output[str]
+    access_mode: pulumi.Output[str]  # how its access mapper grants: allow-all or client-roles
 
     def __init__(self, name: str, *, server_url: pulumi.Input[str], admin_username: pulumi.Input[str],
                  admin_password: pulumi.Input[str], realm: pulumi.Input[str], client_id: pulumi.Input[str],
-                 description: pulumi.Input[str] = "", enabled: pulumi.Input[bool] = True,
+                 access_mode: pulumi.Input[str], description: pulumi.Input[str] = "", enabled: pulumi.Input[bool] = True,
                  ca_certificate: pulumi.Input[str] = "", opts: Optional[pulumi.ResourceOptions] = None):
         secret_outputs = pulumi.ResourceOptions(additional_secret_outputs=["admin_password"])
         super().__init__(DockerV2ClientProvider(), name, {
             "server_url": server_url, "admin_username": admin_username, "admin_password": pulumi.Output.secret(admin_password),
             "ca_certificate": ca_certificate,
             "realm": realm, "client_id": client_id, "name": client_id, "description": description, "enabled": enabled,
-            "protocol": None,
+            "access_mode": access_mode, "protocol": None,
         }, pulumi.ResourceOptions.merge(secret_outputs, opts))

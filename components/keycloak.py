@@ -1,4 +1,5 @@
-"""Keycloak 26 (`kc.sh start`, docker feature on) on the database, behind a Service and optional Ingress.
+"""Keycloak 26 (`kc.sh start`, docker feature on, the repository-access extension mounted) on the database,
+behind a Service and optional Ingress.
 
 ``keycloak_env`` is the single source of Keycloak's settings: the Deployment renders it into the pod and
 the local test environment starts the real server from it.
@@ -7,11 +8,12 @@ the local test environment starts the real server from it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import kube
+from . import keycloak_extension, kube
 from .passwords import generated_password
 from .database import DatabaseEndpoint
 from .settings import KeycloakSettings
@@ -19,6 +21,7 @@ from .settings import KeycloakSettings
 NAME = "keycloak"
 ADMIN_SECRET = "keycloak-bootstrap-admin"
 USER_ID = 1000  # the keycloak user of quay.io/keycloak/keycloak
+HOME = "/opt/keycloak"  # the image's Keycloak installation
 SERVICE_PORT = 80
 
 
@@ -61,6 +64,16 @@ def keycloak_env(kc: KeycloakSettings, db: DatabaseEndpoint, listen: Listen = Li
 class Keycloak(pulumi.ComponentResource):
     """The Keycloak server; ``admin_url`` resolves only once the Deployment is ready (the readiness gate)."""
 
+    admin_username: str
+    admin_password: pulumi.Output[str]  # secret: given or generated
+    admin_secret: k8s.core.v1.Secret
+    extension: k8s.core.v1.ConfigMap  # the repository-access extension jar, mounted into the providers directory
+    deployment: k8s.apps.v1.Deployment
+    service: k8s.core.v1.Service
+    ingress: Optional[k8s.networking.v1.Ingress]
+    admin_url: pulumi.Output[str]
+    public_url: str
+
     def __init__(self, name: str, kc: KeycloakSettings, db: DatabaseEndpoint, database: pulumi.Resource,
                  namespace: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None):
         super().__init__(kube.component_type("Keycloak"), name, None, opts)
@@ -80,6 +93,8 @@ class Keycloak(pulumi.ComponentResource):
         )
 
         listen = Listen()
+        # `kc.sh start` (not --optimized) builds the mounted provider in at startup; a new jar rolls the pod.
+        self.extension = keycloak_extension.extension_config_map(ns, self)
 
         def http_probe(path: str, **kwargs) -> k8s.core.v1.ProbeArgs:
             return k8s.core.v1.ProbeArgs(
@@ -92,7 +107,9 @@ class Keycloak(pulumi.ComponentResource):
                 replicas=1,
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),  # local cache: one server at a time
                 selector=kube.selector(kube.KEYCLOAK),
-                template=kube.pod_template(kube.KEYCLOAK, USER_ID, containers=[k8s.core.v1.ContainerArgs(
+                template=kube.pod_template(kube.KEYCLOAK, USER_ID, volumes=[keycloak_extension.extension_volume()],
+                                           annotations={"checksum/extension": keycloak_extension.jar_sha256()},
+                                           containers=[k8s.core.v1.ContainerArgs(
                     name=NAME,
                     image=kc.image,
                     args=["start"],
@@ -101,13 +118,14 @@ class Keycloak(pulumi.ComponentResource):
                            k8s.core.v1.ContainerPortArgs(name="management", container_port=listen.management_port)],
                     resources=kube.resources(kc.resources),
                     security_context=kube.container_security(),
+                    volume_mounts=[keycloak_extension.extension_mount(f"{HOME}/providers")],
                     startup_probe=http_probe("/health/started", period_seconds=5, failure_threshold=120),
                     readiness_probe=http_probe("/health/ready", period_seconds=10),
                     liveness_probe=http_probe("/health/live", period_seconds=20, failure_threshold=6),
                 )]),
             ),
             # Starts only once the database is ready (pulumi-kubernetes awaits the StatefulSet).
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[database]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[database, self.extension]),
         )
         self.service = kube.service(NAME, ns, kube.KEYCLOAK, SERVICE_PORT, listen.http_port, kc.exposure, self)
         self.ingress = kube.ingress(NAME, ns, kube.KEYCLOAK, NAME, SERVICE_PORT, kc.exposure, self)

@@ -23,6 +23,11 @@ NOT_RENDERED = ("realm configuration (realm, group, role, users, docker flow, do
                 "signing-certificate Secret", "registry Deployment")
 
 
+def secret_map(values: dict[str, pulumi.Output[str]]) -> pulumi.Output[dict]:
+    """A secret name -> value map; an empty one stays a map (Output.all() of nothing is a list)."""
+    return pulumi.Output.secret(pulumi.Output.all(**values) if values else {})
+
+
 class Platform(pulumi.ComponentResource):
     """Builds every component from the settings and collects the stack outputs."""
 
@@ -57,6 +62,8 @@ class Platform(pulumi.ComponentResource):
             "tokenRealm": token.realm,
             "tokenIssuer": token.issuer,
             "usernames": list(settings.realm.users),
+            "robots": [robot.name for robot in settings.realm.robots],
+            "repositoryAccess": settings.realm.access_summary(),
             "dockerLoginCommand": f"docker login {settings.registry.host}",
             "keycloakAdminUsername": server.admin_username,
             "keycloakAdminPassword": pulumi.Output.secret(server.admin_password),
@@ -92,6 +99,7 @@ class Platform(pulumi.ComponentResource):
             "keycloakAdminPassword": pulumi.Output.secret(admin.accepted_password),
             "realm": realm.realm.realm,
             "tokenService": realm.client.client_id,
-            "userPasswords": pulumi.Output.secret(pulumi.Output.all(**realm.passwords)),
+            "userPasswords": secret_map(realm.passwords),
+            "robotPasswords": secret_map(realm.robot_passwords),
         })
         self.register_outputs(self.outputs)

@@ -1,5 +1,6 @@
-"""The realm side of the registry: realm, access group and role, users, the docker-v2 client and the
-docker authentication flow that turns away users outside the group."""
+"""The realm side of the registry: realm, access group and role, teams, users, robots, the docker-v2 client with
+its access rules (client roles the extension's mapper reads) and the docker authentication flow that turns
+away users outside the group."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from . import kube
 from .docker_client import DockerV2Client
 from .keycloak_resources import KeycloakAdminCredentials, KeycloakRealm, UserPassword
 from .passwords import generated_password
-from .settings import RealmSettings
+from .settings import RealmSettings, RepositoryGrant
 
 DOCKER_AUTHENTICATOR = "docker-http-basic-authenticator"
 CONDITION_USER_ROLE = "conditional-user-role"
@@ -18,6 +19,12 @@ DENY_ACCESS = "deny-access-authenticator"
 # Keycloak 26 asks users without first/last name and email to complete their profile; HTTP Basic (the
 # docker protocol) cannot answer that, so the login would fail. Registry accounts need no profile.
 VERIFY_PROFILE = "VERIFY_PROFILE"
+
+
+def describe(grant: RepositoryGrant) -> str:
+    """A rule in words, for the role's description in Keycloak's console."""
+    parts = [f"{','.join(grant.actions)} on {', '.join(grant.repositories)}"] if grant.repositories else []
+    return "; ".join(parts + (["catalog"] if grant.catalog else []))
 
 
 def flow_aliases(realm: RealmSettings) -> tuple[str, str]:
@@ -32,9 +39,12 @@ class RealmConfiguration(pulumi.ComponentResource):
     realm: KeycloakRealm
     group: keycloak.Group
     role: keycloak.Role
+    teams: dict[str, keycloak.Group]  # subgroups of ``group``: they inherit its access role
     users: list[keycloak.User]
     passwords: dict[str, pulumi.Output[str]]  # username -> the password Keycloak has (known once applied)
     client: DockerV2Client
+    access_roles: list[keycloak.Role]  # one client role per rule and per robot; attributes hold the rule
+    robot_passwords: dict[str, pulumi.Output[str]]  # robot name -> its generated password (known once applied)
 
     def __init__(self, name: str, realm: RealmSettings, provider: keycloak.Provider, admin: KeycloakAdminCredentials,
                  opts: pulumi.ResourceOptions | None = None):
@@ -53,8 +63,8 @@ class RealmConfiguration(pulumi.ComponentResource):
         self.group = keycloak.Group(f"{name}-group", realm_id=realm_id, name=realm.group, opts=kc)
         self.role = keycloak.Role(f"{name}-access-role", realm_id=realm_id, name=realm.access_role,
                                   description=f"May obtain registry tokens (granted through group {realm.group})", opts=kc)
-        keycloak.GroupRoles(f"{name}-group-roles", realm_id=realm_id, group_id=self.group.id,
-                            role_ids=[self.role.id], opts=kc)
+        self.teams = {team.name: keycloak.Group(f"{name}-team-{team.name}", realm_id=realm_id, name=team.name,
+                                                parent_id=self.group.id, opts=kc) for team in realm.teams}
 
         self.passwords = {}
         self.users = []
@@ -63,8 +73,9 @@ class RealmConfiguration(pulumi.ComponentResource):
             password = pulumi.Output.secret(given) if given else generated_password(
                 f"{name}-user-{username}-password", self, length=24)
             user = keycloak.User(f"{name}-user-{username}", realm_id=realm_id, username=username, enabled=True, opts=kc)
+            teams = [self.teams[team.name].id for team in realm.teams if username in team.members]
             keycloak.UserGroups(f"{name}-user-{username}-groups", realm_id=realm_id, user_id=user.id,
-                                group_ids=[self.group.id], opts=kc)
+                                group_ids=[self.group.id, *teams], opts=kc)
             applied = UserPassword(f"{name}-user-{username}-credential", **connection, realm=realm_id,
                                    user_id=user.id, password=password, opts=dynamic)
             self.passwords[username] = applied.password
@@ -72,13 +83,56 @@ class RealmConfiguration(pulumi.ComponentResource):
 
         self.client = DockerV2Client(
             f"{name}-docker-client", **connection, realm=realm_id, client_id=realm.client_id,
-            description="Container registry token service (docker-v2 protocol)",
+            access_mode=realm.access_mode, description="Container registry token service (docker-v2 protocol)",
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.realm]))
+        self.access_roles = []
+        self._grant_groups(name, realm, realm_id, kc)
+        self.robot_passwords = {}
+        for robot in realm.robots:
+            self._add_robot(name, realm_id, robot.name, robot.grant, connection, kc, dynamic)
 
         if realm.restrict_to_group:
             self._restrict_docker_flow(name, realm, realm_id, kc)
         self.register_outputs({"realm": self.realm.realm, "clientId": self.client.client_id,
-                               "usernames": list(realm.users)})
+                               "usernames": list(realm.users), "robots": [robot.name for robot in realm.robots]})
+
+    def _access_role(self, resource_name: str, realm_id: pulumi.Output[str], role_name: str, holder: str,
+                     grant: RepositoryGrant, kc: pulumi.ResourceOptions) -> keycloak.Role:
+        """A client role of the docker-v2 client whose attributes are one rule: Keycloak keeps the rules as data.
+        One at a time: concurrent role-attribute writes deadlock in MySQL/MariaDB (Keycloak 26.7.3 answers 500)."""
+        after_previous = pulumi.ResourceOptions(depends_on=self.access_roles[-1:])
+        role = keycloak.Role(resource_name, realm_id=realm_id, client_id=self.client.id, name=role_name,
+                             description=f"{holder}: {describe(grant)}", attributes=grant.role_attributes(),
+                             opts=pulumi.ResourceOptions.merge(kc, after_previous))
+        self.access_roles.append(role)
+        return role
+
+    def _grant_groups(self, name: str, realm: RealmSettings, realm_id: pulumi.Output[str], kc: pulumi.ResourceOptions) -> None:
+        """Each group's roles: the access role (registry group; teams inherit it) and one role per rule."""
+        roles: dict[str, list[pulumi.Output[str]]] = {realm.group: [self.role.id]}
+        numbers: dict[str, int] = {}
+        for rule in realm.group_rules:
+            held = roles.setdefault(rule.group, [])
+            numbers[rule.group] = number = numbers.get(rule.group, 0) + 1
+            role = self._access_role(f"{name}-rule-{rule.group}-{number}", realm_id, f"{rule.group}-rule-{number}",
+                                     f"group {rule.group}", rule.grant, kc)
+            held.append(role.id)
+        groups = {realm.group: self.group, **self.teams}
+        for group, role_ids in roles.items():
+            resource = f"{name}-group-roles" if group == realm.group else f"{name}-team-{group}-roles"
+            keycloak.GroupRoles(resource, realm_id=realm_id, group_id=groups[group].id, role_ids=role_ids, opts=kc)
+
+    def _add_robot(self, name: str, realm_id: pulumi.Output[str], robot: str, grant: RepositoryGrant,
+                   connection: dict, kc: pulumi.ResourceOptions, dynamic: pulumi.ResourceOptions) -> None:
+        """A realm user in no group: the access role and its own rule's role, exactly; a generated password."""
+        user = keycloak.User(f"{name}-robot-{robot}", realm_id=realm_id, username=robot, enabled=True, opts=kc)
+        role = self._access_role(f"{name}-robot-{robot}-rule", realm_id, f"robot-{robot}", f"robot {robot}", grant, kc)
+        keycloak.UserRoles(f"{name}-robot-{robot}-roles", realm_id=realm_id, user_id=user.id,
+                           role_ids=[self.role.id, role.id], opts=kc)
+        password = generated_password(f"{name}-robot-{robot}-password", self, length=32)
+        applied = UserPassword(f"{name}-robot-{robot}-credential", **connection, realm=realm_id, user_id=user.id,
+                               password=password, opts=dynamic)
+        self.robot_passwords[robot] = applied.password
 
     def _restrict_docker_flow(self, name: str, realm: RealmSettings, realm_id: pulumi.Output[str],
                               kc: pulumi.ResourceOptions) -> None:

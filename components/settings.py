@@ -44,6 +44,7 @@ class ConfigKey:
     default: Any
     description: str
     secret: bool = False
+    items: str = "string"  # element type of an array key: string or object
 
 
 CONFIG_KEYS: tuple[ConfigKey, ...] = (
@@ -68,6 +69,9 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("group", "string", "registry-users", "Group whose members may obtain registry tokens."),
     ConfigKey("restrictToGroup", "boolean", True, "Deny registry tokens to realm users outside the group."),
     ConfigKey("users", "array", ["developer"], "Usernames created in the realm and added to the group."),
+    ConfigKey("teams", "array", [], "Groups inside group, each {name, members}; members come from users. repositoryAccess rules name them.", items="object"),
+    ConfigKey("repositoryAccess", "array", [], "Per-repository rules, each {group, repositories: [glob], actions: [pull, push, delete or *], catalog: bool}; empty = members of group may do everything (see Repository access).", items="object"),
+    ConfigKey("robots", "array", [], "Non-human accounts, each {name, repositories: [glob], actions: [...], catalog: bool}, with generated passwords (output robotPasswords).", items="object"),
     ConfigKey("userPasswords", "string", "", "Secret JSON object username -> password; users not listed get generated passwords.", secret=True),
     ConfigKey("tokenLifespanSeconds", "integer", 300, "Lifetime of registry tokens (realm access-token lifespan)."),
     ConfigKey("registryVersion", "string", REGISTRY_VERSION, f"Registry image tag: the 3.x line or 2.8.x (e.g. {REGISTRY_LEGACY_VERSION})."),
@@ -188,6 +192,54 @@ class KeycloakSettings:
 
 
 @dataclass(frozen=True)
+class RepositoryGrant:
+    """What one rule allows: ``actions`` on repositories matching any of the globs (``*`` spans slashes), and
+    ``registry:catalog:*`` when ``catalog``. Keycloak keeps it as attributes of a client role."""
+
+    repositories: tuple[str, ...]
+    actions: tuple[str, ...]
+    catalog: bool = False
+
+    def role_attributes(self) -> dict[str, str]:
+        """The role attributes the extension's mapper reads (multi-valued with ``##``, pulumi-keycloak's syntax),
+        sorted as Keycloak returns them, or every refresh would propose an update."""
+        attributes = {"repositories": "##".join(sorted(self.repositories)), "actions": "##".join(sorted(self.actions)),
+                      "catalog": "true" if self.catalog else ""}
+        return {key: value for key, value in attributes.items() if value}
+
+    def summary(self) -> dict[str, Any]:
+        return {"repositories": list(self.repositories), "actions": list(self.actions), "catalog": self.catalog}
+
+
+@dataclass(frozen=True)
+class GroupRule:
+    group: str
+    grant: RepositoryGrant
+
+
+@dataclass(frozen=True)
+class Team:
+    """A group inside the registry group: its members may log in, and rules may name it."""
+
+    name: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Robot:
+    """A non-human account (CI): a realm user outside every group, with its own grant and a generated password."""
+
+    name: str
+    grant: RepositoryGrant
+
+
+# The extension's mapper modes: every requested scope, or what the user's client roles allow.
+ACCESS_ALLOW_ALL = "allow-all"
+ACCESS_CLIENT_ROLES = "client-roles"
+EVERYTHING = RepositoryGrant(("*",), ("*",), catalog=True)
+
+
+@dataclass(frozen=True)
 class RealmSettings:
     name: str
     client_id: str
@@ -196,11 +248,33 @@ class RealmSettings:
     users: tuple[str, ...]
     user_passwords: Mapping[str, str]  # given passwords; the rest are generated
     token_lifespan_seconds: int
+    teams: tuple[Team, ...] = ()
+    repository_access: tuple[GroupRule, ...] = ()
+    robots: tuple[Robot, ...] = ()
 
     @property
     def access_role(self) -> str:
         """Realm role the group carries; the docker flow denies users without it."""
         return f"{self.group}-access"
+
+    @property
+    def access_mode(self) -> str:
+        """allow-all (today's behaviour) until rules or robots are declared."""
+        return ACCESS_CLIENT_ROLES if self.repository_access or self.robots else ACCESS_ALLOW_ALL
+
+    @property
+    def group_rules(self) -> tuple[GroupRule, ...]:
+        """The rules Keycloak gets: the declared ones; with robots alone, the group keeps everything."""
+        if self.robots and not self.repository_access:
+            return (GroupRule(self.group, EVERYTHING),)
+        return self.repository_access
+
+    def access_summary(self) -> dict[str, Any]:
+        """Who may do what, as Keycloak enforces it: a stack output for audits and for other stacks."""
+        return {"mode": self.access_mode,
+                "groups": [{"group": rule.group, **rule.grant.summary()} for rule in self.group_rules],
+                "robots": [{"robot": robot.name, **robot.grant.summary()} for robot in self.robots],
+                "teams": {team.name: list(team.members) for team in self.teams}}
 
 
 @dataclass(frozen=True)
@@ -262,6 +336,9 @@ QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$")
 BODY_SIZE = re.compile(r"^[0-9]+[kKmMgG]?$")
 SEMVER = re.compile(r"^([0-9]+)\.([0-9]+)\.([0-9]+)$")
 SERVICE_TYPES = ("ClusterIP", "NodePort")
+ACTIONS = ("pull", "push", "delete", "*")
+# A repository name (lower-case path components) in which * and ? may stand for characters.
+REPOSITORY_GLOB = re.compile(r"^(?!/)(?!.*//)[a-z0-9._/*?-]{1,255}(?<!/)$")
 MIN_PASSWORD_LENGTH = 12
 
 
@@ -370,6 +447,79 @@ def _user_passwords(problems: _Problems, raw: str, users: tuple[str, ...]) -> di
     return value
 
 
+def _entries(problems: _Problems, key: str, value: list, fields: dict[str, bool]) -> list[dict]:
+    """The objects of an object-array key; ``fields`` maps each allowed field to whether it is required."""
+    entries = []
+    for entry in value:
+        if not isinstance(entry, dict):
+            problems.add(key, value, f"a list of objects with fields {', '.join(fields)}; {json.dumps(entry)} is not one")
+            continue
+        unknown = sorted(set(entry) - set(fields))
+        missing = [name for name, required in fields.items() if required and name not in entry]
+        if unknown or missing:
+            problems.add(key, entry, f"fields {', '.join(fields)} ({'unknown: ' + ', '.join(unknown) if unknown else 'missing: ' + ', '.join(missing)})")
+            continue
+        entries.append(entry)
+    return entries
+
+
+def _grant(problems: _Problems, key: str, entry: dict) -> RepositoryGrant:
+    """The repositories/actions/catalog fields of a rule or robot."""
+    repositories, actions, catalog = entry.get("repositories", []), entry.get("actions", []), entry.get("catalog", False)
+    if not isinstance(catalog, bool):
+        problems.add(key, entry, "catalog: true or false")
+    if not isinstance(repositories, list) or not all(isinstance(r, str) and REPOSITORY_GLOB.match(r) for r in repositories):
+        problems.add(key, entry, "repositories: a list of repository globs such as team-a/* (lower-case letters, digits, . _ - /, "
+                                 "with * and ?); empty patterns are not allowed")
+        repositories = ["?"]  # reported; not "missing" as well
+    elif not repositories and catalog is not True:
+        problems.add(key, entry, "at least one repository glob in repositories (or catalog: true)")
+    unknown = [a for a in actions if a not in ACTIONS] if isinstance(actions, list) else [actions]
+    if unknown or (repositories and not actions):
+        shown = f"; {json.dumps(unknown[0])} is not one" if unknown else ""
+        problems.add(key, entry, f"actions: a non-empty list of {', '.join(ACTIONS)}{shown} (only a catalog-only rule may omit it)")
+        actions = []
+    return RepositoryGrant(tuple(repositories), tuple(dict.fromkeys(actions)), catalog is True)
+
+
+def _teams(problems: _Problems, value: list, group: str, users: tuple[str, ...]) -> tuple[Team, ...]:
+    teams: dict[str, Team] = {}
+    for entry in _entries(problems, "teams", value, {"name": True, "members": True}):
+        name, members = entry["name"], entry["members"]
+        if not isinstance(name, str) or not DNS_LABEL.match(name) or name == group or name in teams:
+            problems.add("teams", entry, f"a unique team name of lower-case letters, digits and - other than the group {group}")
+            continue
+        if not isinstance(members, list) or not all(m in users for m in members):
+            problems.add("teams", entry, f"members: usernames listed in users ({', '.join(users)})")
+            continue
+        teams[name] = Team(name, tuple(members))
+    return tuple(teams.values())
+
+
+def _repository_access(problems: _Problems, value: list, groups: tuple[str, ...]) -> tuple[GroupRule, ...]:
+    rules = []
+    for entry in _entries(problems, "repositoryAccess", value,
+                          {"group": True, "repositories": False, "actions": False, "catalog": False}):
+        if entry["group"] not in groups:
+            problems.add("repositoryAccess", entry, f"group: a declared group ({', '.join(groups)}); {json.dumps(entry['group'])} is not one")
+        rules.append(GroupRule(str(entry["group"]), _grant(problems, "repositoryAccess", entry)))
+    return tuple(rules)
+
+
+def _robots(problems: _Problems, value: list, taken: tuple[str, ...]) -> tuple[Robot, ...]:
+    robots: dict[str, Robot] = {}
+    for entry in _entries(problems, "robots", value, {"name": True, "repositories": False, "actions": False, "catalog": False}):
+        name = entry["name"]
+        if not isinstance(name, str) or not USERNAME.match(name):
+            problems.add("robots", entry, "name: a lower-case account name (letters, digits, . _ @ -)")
+            continue
+        if name in taken or name in robots:
+            problems.add("robots", entry, f"a robot name used by no user, admin or other robot; {name} is taken")
+            continue
+        robots[name] = Robot(name, _grant(problems, "robots", entry))
+    return tuple(robots.values())
+
+
 def _ca_certificate(problems: _Problems, pem: str, admin_url: str) -> str:
     """A CA bundle is only meaningful for an https admin URL, and must hold at least one PEM certificate."""
     if not pem:
@@ -444,6 +594,9 @@ def parse_settings(raw: Mapping[str, str], secret_keys: frozenset[str] = frozens
     users = _users(problems, values["users"])
     if admin_username in users:
         problems.add("users", values["users"], f"realm users other than the master-realm admin {admin_username}")
+    teams = _teams(problems, values["teams"], group, users)
+    repository_access = _repository_access(problems, values["repositoryAccess"], (group, *(t.name for t in teams)))
+    robots = _robots(problems, values["robots"], (*users, admin_username))
 
     storage = _choice(problems, "registryStorage", values["registryStorage"], ("filesystem", "s3"))
     replicas = _positive(problems, "registryReplicas", values["registryReplicas"])
@@ -477,7 +630,8 @@ def parse_settings(raw: Mapping[str, str], secret_keys: frozenset[str] = frozens
                                   _ca_certificate(problems, values["keycloakAdminCaCertificate"], admin_url)),
         realm=RealmSettings(realm, client_id, group, values["restrictToGroup"], users,
                             _user_passwords(problems, values["userPasswords"], users),
-                            _positive(problems, "tokenLifespanSeconds", values["tokenLifespanSeconds"])),
+                            _positive(problems, "tokenLifespanSeconds", values["tokenLifespanSeconds"]),
+                            teams, repository_access, robots),
         registry=RegistrySettings(values["registryVersion"], registry_exposure, replicas, storage,
                                   _quantity(problems, "registryStorageSize", values["registryStorageSize"]),
                                   values["registryStorageClass"], s3, values["ingressMaxBodySize"], reg_resources),

@@ -83,12 +83,21 @@ class LocalEnvironment:
             state["timings"]["pulumi_up"] = round(time.monotonic() - deployed, 1)
         except BaseException:
             self._save(state)
+            self._keep_logs()
             self.down()
             raise
         state["timings"]["up"] = round(time.monotonic() - started, 1)
         state["versions"] = {**cluster_versions(Path(state["tools"]["KUBE_BIN_DIR"])), **self._server_versions(state)}
         self._save(state)
         return self.write_env_json()
+
+    def _keep_logs(self) -> None:
+        """A failed `up` tears everything down; its server logs go to .localenv-failed-logs/ for the post-mortem."""
+        kept = self.state_dir.parent / ".localenv-failed-logs"
+        shutil.rmtree(kept, ignore_errors=True)
+        if self.logs.exists():
+            shutil.copytree(self.logs, kept)
+            print(f"localenv: up failed; server logs kept in {kept}", file=sys.stderr)
 
     def down(self) -> None:
         """Stop the kubelet (and the servers it runs), then the control plane; remove .localenv (caches stay)."""
@@ -135,6 +144,7 @@ class LocalEnvironment:
         out = self.stack(state).outputs()
         legacy_url = f"http://127.0.0.1:{LEGACY_REGISTRY_PORT}"
         server_versions = state.get("versions") or {}
+        access = out["repositoryAccess"]
         line = self.settings.registry.line
         other = "2.8" if line == "3" else "3"  # the line the kubelet runs beside the stack's
         env = {
@@ -144,7 +154,10 @@ class LocalEnvironment:
             "service": out["tokenService"],
             "issuer": out["tokenIssuer"],
             "token_realm": out["tokenRealm"],
-            "users": [{"username": u, "password": p} for u, p in out["userPasswords"].items()],
+            "users": [{"username": u, "password": out["userPasswords"][u],
+                       "teams": [t for t, members in access["teams"].items() if u in members]} for u in out["usernames"]],
+            "robots": [{"username": r, "password": p} for r, p in out["robotPasswords"].items()],
+            "repository_access": access,
             "registries": [
                 {"line": line, "url": out["registryUrl"], "version": server_versions.get(f"registry-{line}", "")},
                 {"line": other, "url": legacy_url, "version": server_versions.get(f"registry-{other}", "")},

@@ -8,8 +8,12 @@ objects. Runs as its own server: ``python -m localenv.kubelet STATE_DIR`` (confi
 
 from __future__ import annotations
 
+import base64
 import datetime
+import hashlib
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +24,8 @@ from typing import Any, Callable, Optional
 
 import requests
 import yaml
+
+from components.keycloak import HOME as KEYCLOAK_IMAGE_HOME
 
 from . import processes
 from .kubeapi import KubeApi, KubeApiError
@@ -94,6 +100,14 @@ def rewrite_paths(value: Any, mounts: dict[str, Path]) -> Any:
             if value == mount_path or value.startswith(mount_path.rstrip("/") + "/"):
                 return str(local) + value[len(mount_path.rstrip("/")):]
     return value
+
+
+def link_or_copy(source: str, target: str) -> None:
+    """A hard link (no space, no time) where the file system allows one."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def served_on(config: dict, http_port: int, debug_port: int, public_url: str = "", data_dir: Optional[Path] = None) -> dict:
@@ -238,7 +252,8 @@ class Kubelet:
         return path
 
     def _mounts(self, pod: dict) -> dict[str, Path]:
-        """Each volume mount of the container as a local directory: Secrets written out, claims persistent."""
+        """Each volume mount of the container as a local path: Secrets and ConfigMaps written out, claims
+        persistent; a sub-path mount of a written-out volume is the one file."""
         volumes = {v["name"]: v for v in pod["spec"].get("volumes") or []}
         mounts: dict[str, Path] = {}
         for mount in self._container(pod).get("volumeMounts") or []:
@@ -250,6 +265,16 @@ class Kubelet:
                 local.mkdir(parents=True, exist_ok=True)
                 for key, value in self.api.secret_data(self.config.namespace, volume["secret"]["secretName"]).items():
                     (local / key).write_bytes(value)
+            elif "configMap" in volume:
+                local = self._pod_dir(pod) / "volumes" / mount["name"]
+                local.mkdir(parents=True, exist_ok=True)
+                config_map = self.api.get(f"/api/v1/namespaces/{self.config.namespace}/configmaps/{volume['configMap']['name']}")
+                if not config_map:
+                    raise ValueError(f"config map {volume['configMap']['name']} does not exist")
+                for key, value in (config_map.get("binaryData") or {}).items():
+                    (local / key).write_bytes(base64.b64decode(value))
+                for key, value in (config_map.get("data") or {}).items():
+                    (local / key).write_text(value)
             elif "persistentVolumeClaim" in volume:  # the bound volume's data: a new claim starts empty
                 claim = self.api.get(f"/api/v1/namespaces/{self.config.namespace}/persistentvolumeclaims/"
                                      f"{volume['persistentVolumeClaim']['claimName']}")
@@ -257,10 +282,11 @@ class Kubelet:
                     raise ValueError(f"claim {volume['persistentVolumeClaim']['claimName']} is not bound")
                 local = self.state_dir / "volumes" / claim["spec"]["volumeName"]
             else:
-                raise ValueError(f"volume {mount['name']}: only Secret and PVC volumes are supported locally")
+                raise ValueError(f"volume {mount['name']}: only Secret, ConfigMap and PVC volumes are supported locally")
             if mount.get("subPath"):
                 local = local / mount["subPath"]
-            local.mkdir(parents=True, exist_ok=True)
+            if not local.exists():
+                local.mkdir(parents=True)
             mounts[mount["mountPath"]] = local
         return mounts
 
@@ -325,11 +351,34 @@ class Kubelet:
                     "KC_HTTP_MANAGEMENT_PORT": str(management),
                     "JAVA_HOME": tools["JAVA_HOME"]})
 
+        home = self._keycloak_home(self._mounts(pod))
+
         def start() -> dict[str, int]:
-            return {"keycloak": self._start("keycloak", [f"{tools['KEYCLOAK_HOME']}/bin/kc.sh", *container.get("args", [])], env)}
+            return {"keycloak": self._start("keycloak", [f"{home}/bin/kc.sh", *container.get("args", [])], env)}
 
         return PodProcesses(pod["metadata"]["name"], pod["metadata"]["uid"], "keycloak", start(),
                             [processes.http_ok(f"http://127.0.0.1:{management}/health/ready")], start)
+
+    def _keycloak_home(self, mounts: dict[str, Path]) -> Path:
+        """The installed Keycloak with the pod's files under /opt/keycloak (the extension jar) in place: one copy
+        per set of such files (its big lib/lib hard-linked), so `kc.sh start` builds them in once per set."""
+        files = {path[len(KEYCLOAK_IMAGE_HOME) + 1:]: local for path, local in sorted(mounts.items())
+                 if path.startswith(KEYCLOAK_IMAGE_HOME + "/") and local.is_file()}
+        digest = hashlib.sha256()
+        for relative, local in files.items():
+            digest.update(relative.encode() + b"\0" + hashlib.sha256(local.read_bytes()).digest())
+        home = self.state_dir / "keycloak-homes" / digest.hexdigest()[:16]
+        if not home.exists():
+            installed, staging = Path(self.config.tools["KEYCLOAK_HOME"]), home.with_suffix(".tmp")
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.copytree(installed, staging, symlinks=True, ignore=shutil.ignore_patterns("lib"))
+            shutil.copytree(installed / "lib", staging / "lib", symlinks=True, ignore=shutil.ignore_patterns("lib"))
+            shutil.copytree(installed / "lib" / "lib", staging / "lib" / "lib", copy_function=link_or_copy)
+            for relative, local in files.items():
+                (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(local, staging / relative)
+            staging.rename(home)
+        return home
 
     def _run_registry(self, pod: dict) -> PodProcesses:
         """The pod's `registry serve` on its mounted config and certificates, and the other registry line

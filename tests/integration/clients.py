@@ -13,34 +13,42 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 import requests
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from components.keycloak_admin import KeycloakAdmin
+from components.settings import ACCESS_ALLOW_ALL
 from components.signing_keys import SECRET_NAME, libtrust_kid
 
 SCOPE = "repository:test/hello:pull,push"
 
 
 def request_token(env_json: dict, username: str, password: str, service: Optional[str] = None,
-                  scope: str = SCOPE) -> requests.Response:
-    """Ask Keycloak's docker-v2 endpoint for a token the way docker and skopeo do (HTTP Basic)."""
+                  scope: Union[str, list[str]] = SCOPE) -> requests.Response:
+    """Ask Keycloak's docker-v2 endpoint for a token the way docker and skopeo do (HTTP Basic); a list of
+    scopes is sent as repeated ``scope`` parameters, as skopeo does for a cross-repository mount."""
     return requests.get(env_json["token_realm"], params={"service": service or env_json["service"], "scope": scope},
                         auth=(username, password), timeout=30)
 
 
-def token_for(env_json: dict, username: str, password: str, scope: str = SCOPE) -> str:
-    response = request_token(env_json, username, password, scope=scope)
+def token_for(env_json: dict, username: str, password: str, scope: Union[str, list[str]] = SCOPE,
+              service: Optional[str] = None) -> str:
+    response = request_token(env_json, username, password, service=service, scope=scope)
     assert response.status_code == 200, response.text[:300]
     return response.json()["token"]
 
 
-def registry_get(registry: dict, token: Optional[str], path: str = "/v2/") -> requests.Response:
+def granted(token: str) -> dict[str, list[str]]:
+    """The token's access claim as {"type:name": actions}."""
+    return {f"{item['type']}:{item['name']}": item["actions"] for item in jwt_parts(token)[1].get("access") or []}
+
+
+def registry_get(registry: dict, token: Optional[str], path: str = "/v2/", method: str = "GET") -> requests.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return requests.get(registry["url"] + path, headers=headers, timeout=30)
+    return requests.request(method, registry["url"] + path, headers=headers, timeout=30)
 
 
 def jwt_parts(token: str) -> tuple[dict, dict]:
@@ -97,10 +105,12 @@ def signing_secret(kube, namespace: str) -> dict[str, str]:
     return {k: v.decode() for k, v in kube.secret_data(namespace, SECRET_NAME).items()}
 
 
-def client_props(admin: KeycloakAdmin, realm: str, client_id: str, description: str = "") -> dict:
+def client_props(admin: KeycloakAdmin, realm: str, client_id: str, description: str = "",
+                 access_mode: str = ACCESS_ALLOW_ALL) -> dict:
     """Inputs of the docker-v2 client dynamic provider, for tests that call it directly."""
     return {"server_url": admin.base_url, "admin_username": admin.username, "admin_password": admin.password,
-            "realm": realm, "client_id": client_id, "name": client_id, "description": description, "enabled": True}
+            "realm": realm, "client_id": client_id, "name": client_id, "description": description, "enabled": True,
+            "access_mode": access_mode}
 
 
 # --------------------------------------------------------------------------------------- skopeo

@@ -6,9 +6,19 @@ import dill
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
-from components.docker_client import ALLOW_ALL_MAPPER, DockerV2ClientProvider
+from components.docker_client import PROTOCOL, DockerV2ClientProvider
 from components.keycloak_admin import KeycloakApiError
-from tests.integration.clients import client_props
+from components.keycloak_extension import MAPPER_ID, MAPPER_MODE
+from components.settings import ACCESS_ALLOW_ALL, ACCESS_CLIENT_ROLES
+from tests.integration.clients import client_props, granted, token_for
+
+BUILT_IN_ALLOW_ALL = "docker-v2-allow-all-mapper"
+
+
+def mappers_of(admin, realm: str, client_uuid: str) -> list[tuple[str, str]]:
+    """(mapper type, mode) of every protocol mapper on the client."""
+    mappers = admin.call("GET", f"/{realm}/clients/{client_uuid}/protocol-mappers/models").json()
+    return [(m["protocolMapper"], (m.get("config") or {}).get(MAPPER_MODE, "")) for m in mappers]
 
 
 @pytest.fixture
@@ -24,10 +34,10 @@ def test_create_read_update_delete(props, admin, env_json):
     created = provider.create(props)
     read = provider.read(created.id, props)
     assert read.id == created.id
-    assert {k: read.outs[k] for k in ("client_id", "description", "enabled", "protocol")} == \
-        {"client_id": props["client_id"], "description": "first", "enabled": True, "protocol": "docker-v2"}
-    mappers = admin.call("GET", f"/{env_json['realm']}/clients/{created.id}/protocol-mappers/models").json()
-    assert [m["protocolMapper"] for m in mappers] == [ALLOW_ALL_MAPPER]
+    assert {k: read.outs[k] for k in ("client_id", "description", "enabled", "protocol", "access_mode")} == \
+        {"client_id": props["client_id"], "description": "first", "enabled": True, "protocol": "docker-v2",
+         "access_mode": ACCESS_ALLOW_ALL}
+    assert mappers_of(admin, env_json["realm"], created.id) == [(MAPPER_ID, ACCESS_ALLOW_ALL)]
 
     changed = {**props, "description": "second", "enabled": False}
     assert provider.diff(created.id, read.outs, changed).changes is True
@@ -38,6 +48,50 @@ def test_create_read_update_delete(props, admin, env_json):
 
     provider.delete(created.id, created.outs)
     assert provider.read(created.id, changed).id is None
+
+
+def test_every_scope_parameter_is_granted_in_allow_all_mode(props, admin, env_json, user):
+    """Keycloak's own mapper keeps only the first ``scope``; a cross-repository mount asks for two."""
+    provider = DockerV2ClientProvider()
+    created = provider.create(props)
+    scopes = ["repository:any/target:pull,push", "repository:any/source:pull", "registry:catalog:*"]
+    token = token_for(env_json, user["username"], user["password"], scope=scopes, service=props["client_id"])
+    assert granted(token) == {"repository:any/target": ["pull", "push"], "repository:any/source": ["pull"],
+                              "registry:catalog": ["*"]}
+
+    # The same client in client-roles mode: this user holds none of its roles, so nothing is granted.
+    read = provider.read(created.id, props)
+    roles_mode = {**props, "access_mode": ACCESS_CLIENT_ROLES}
+    assert provider.diff(created.id, read.outs, roles_mode).changes is True
+    provider.update(created.id, read.outs, roles_mode)
+    assert mappers_of(admin, env_json["realm"], created.id) == [(MAPPER_ID, ACCESS_CLIENT_ROLES)]
+    assert granted(token_for(env_json, user["username"], user["password"], scope=scopes, service=props["client_id"])) == {}
+
+
+def test_keycloaks_allow_all_mapper_is_replaced_and_a_lost_mapper_restored(props, admin, env_json, user):
+    realm = env_json["realm"]
+    response = admin.call("POST", f"/{realm}/clients", expect=(201,), json={
+        "clientId": props["client_id"], "protocol": PROTOCOL, "protocolMappers": [
+            {"name": "Allow All", "protocol": PROTOCOL, "protocolMapper": BUILT_IN_ALLOW_ALL, "config": {}}]})
+    existing = response.headers["Location"].rsplit("/", 1)[-1]
+    assert mappers_of(admin, realm, existing) == [(BUILT_IN_ALLOW_ALL, "")]
+    scopes = ["repository:any/target:pull,push", "repository:any/source:pull"]
+    # Why the extension: Keycloak's own endpoint and mapper keep only the first scope parameter.
+    assert granted(token_for(env_json, user["username"], user["password"], scope=scopes, service=props["client_id"])) == \
+        {"repository:any/target": ["pull", "push"]}
+    provider = DockerV2ClientProvider()
+    created = provider.create(props)  # adopts the hand-made client
+    assert mappers_of(admin, realm, created.id) == [(MAPPER_ID, ACCESS_ALLOW_ALL)]
+    assert granted(token_for(env_json, user["username"], user["password"], scope=scopes, service=props["client_id"])) == \
+        {"repository:any/target": ["pull", "push"], "repository:any/source": ["pull"]}
+
+    mapper_id = admin.call("GET", f"/{realm}/clients/{created.id}/protocol-mappers/models").json()[0]["id"]
+    admin.call("DELETE", f"/{realm}/clients/{created.id}/protocol-mappers/models/{mapper_id}")
+    read = provider.read(created.id, props)
+    assert read.outs["access_mode"] == ""  # a refresh sees it gone...
+    assert provider.diff(created.id, read.outs, props).changes is True  # ...and the next `up` puts it back
+    provider.update(created.id, read.outs, props)
+    assert mappers_of(admin, realm, created.id) == [(MAPPER_ID, ACCESS_ALLOW_ALL)]
 
 
 def test_a_client_deleted_out_of_band_reads_as_gone(props, admin, env_json):

@@ -33,13 +33,15 @@ class NothingLeft(BaseHTTPRequestHandler):
         self._answer(200, {"access_token": "token"} if self.path.endswith("/openid-connect/token") else {})
 
     def do_GET(self):
-        if self.path.endswith(f"/{PRESENT}"):
+        if self.path.endswith(f"/{PRESENT}/protocol-mappers/models"):
+            self._answer(200, [])
+        elif self.path.endswith(f"/{PRESENT}"):
             self._answer(200, {"id": PRESENT, "clientId": "registry", "realm": PRESENT, "enabled": True,
                                "protocol": "docker-v2"})
         else:
             self._answer(404, {"error": "Could not find"})
 
-    def _answer(self, status: int, body: dict):
+    def _answer(self, status: int, body):
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

@@ -78,7 +78,7 @@ def test_outputs(dev_run: Run):
 
 
 def test_credentials_are_secret_outputs_and_nothing_else_is(dev_run: Run):
-    assert dev_run.secret_outputs == {"keycloakAdminPassword", "userPasswords"}
+    assert dev_run.secret_outputs == {"keycloakAdminPassword", "userPasswords", "robotPasswords"}
 
 
 def test_generated_credentials_stay_secret_in_kubernetes_and_the_client(dev_run: Run):
@@ -151,7 +151,8 @@ def test_render_mode_makes_no_keycloak_call(dev_config):
     assert rendered == {
         ("Namespace", "namespace"), ("Secret", "keycloak-db-credentials"), ("PersistentVolumeClaim", "keycloak-db-data"),
         ("Service", "keycloak-db"), ("StatefulSet", "keycloak-db"), ("NetworkPolicy", "keycloak-db-only-keycloak"),
-        ("Secret", "keycloak-bootstrap-admin"), ("Deployment", "keycloak"), ("Service", "keycloak"),
+        ("Secret", "keycloak-bootstrap-admin"), ("ConfigMap", "keycloak-extensions"), ("Deployment", "keycloak"),
+        ("Service", "keycloak"),
         ("Secret", "registry-config"), ("PersistentVolumeClaim", "registry-data"), ("Service", "registry")}
     # and the outputs say what is not
     assert run.outputs["renderMode"]["directory"] == ".localenv/manifests"

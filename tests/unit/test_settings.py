@@ -40,6 +40,8 @@ def test_defaults_are_those_documented_in_pulumi_yaml():
         assert declared[key.name]["type"] == key.type, key.name
         assert declared[key.name]["default"] == key.default, key.name
         assert declared[key.name]["description"] == key.description, key.name
+        if key.type == "array":
+            assert declared[key.name]["items"] == {"type": key.items}, key.name
 
 
 def test_defaults_give_pinned_images():

@@ -1,0 +1,165 @@
+"""Per-repository access rules and robots, as the local stack declares them (stacks/Pulumi.local.yaml), enforced by
+the extension's mapper in the real Keycloak and by both real registry lines, with skopeo as the client."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+import yaml
+
+from localenv.stack import COMMITTED_CONFIG
+from tests.integration.clients import (Skopeo, granted, jwt_parts, registry_get, request_token, token_for,
+                                       write_oci_image)
+from tests.integration.test_engine_scenarios import PROJECT, apply, committed_config
+
+PLATFORM_IMAGE = "platform/base"
+TEAM_IMAGE = "team-a/app"
+
+
+def account(env: dict, team: str = "", robot: bool = False) -> tuple[str, str]:
+    """(username, password) of the first account of that team, or of the first robot."""
+    if robot:
+        first = env["robots"][0]
+    else:
+        first = next(u for u in env["users"] if team in u["teams"] or (not team and not u["teams"]))
+    return first["username"], first["password"]
+
+
+def copy(skopeo: Skopeo, *args: str) -> subprocess.CompletedProcess:
+    """`skopeo copy` with the test's auth file, result unchecked: refusals are asserted by the caller."""
+    return subprocess.run(["skopeo", "copy", "--authfile", str(skopeo.authfile), "--src-tls-verify=false",
+                           "--dest-tls-verify=false", *args], capture_output=True, text=True, timeout=180)
+
+
+def host(registry: dict) -> str:
+    return registry["url"].split("://", 1)[1]
+
+
+def push(skopeo: Skopeo, registry: dict, credentials: tuple[str, str], image_dir, repository: str) -> subprocess.CompletedProcess:
+    assert skopeo.login(host(registry), *credentials).returncode == 0
+    return copy(skopeo, f"oci:{image_dir}:v1", f"docker://{host(registry)}/{repository}:1")
+
+
+def pull(skopeo: Skopeo, registry: dict, credentials: tuple[str, str], repository: str, target) -> subprocess.CompletedProcess:
+    assert skopeo.login(host(registry), *credentials).returncode == 0
+    return copy(skopeo, f"docker://{host(registry)}/{repository}:1", f"oci:{target}:v1")
+
+
+def refused(result: subprocess.CompletedProcess) -> bool:
+    return result.returncode != 0 and any(word in result.stderr.lower() for word in ("denied", "unauthorized", "401", "403"))
+
+
+@pytest.fixture
+def image(tmp_path) -> str:
+    path = tmp_path / "image"
+    write_oci_image(path, "v1", os.urandom(64 * 1024))
+    return str(path)
+
+
+def test_the_token_holds_exactly_what_the_rules_grant_each_scope_on_its_own(env_json):
+    """One request with several repeated ``scope`` parameters, as skopeo sends them; each decided alone."""
+    scopes = [f"repository:{TEAM_IMAGE}:pull,push", f"repository:{PLATFORM_IMAGE}:pull,push", "repository:team-b/app:pull",
+              "registry:catalog:*", "repository:test/scratch:pull,push,delete"]
+    everyone = {"registry:catalog": ["*"], "repository:test/scratch": ["pull", "push", "delete"]}  # the group's rules
+    expected = {
+        "team-a": {f"repository:{TEAM_IMAGE}": ["pull", "push"], f"repository:{PLATFORM_IMAGE}": ["pull"], **everyone},
+        "platform": {f"repository:{TEAM_IMAGE}": ["pull"], f"repository:{PLATFORM_IMAGE}": ["pull", "push"],
+                     "repository:team-b/app": ["pull"], **everyone},
+        "": everyone,  # a member of no team
+    }
+    for team, access in expected.items():
+        assert granted(token_for(env_json, *account(env_json, team), scope=scopes)) == access, team
+    assert granted(token_for(env_json, *account(env_json, robot=True), scope=scopes)) == {
+        f"repository:{TEAM_IMAGE}": ["pull"], f"repository:{PLATFORM_IMAGE}": ["pull"]}
+
+
+def test_team_member_pushes_and_pulls_its_own_pulls_platform_and_nothing_else(env_json, registry, skopeo, image, tmp_path):
+    assert push(skopeo, registry, account(env_json, "platform"), image, PLATFORM_IMAGE).returncode == 0
+    team_a = account(env_json, "team-a")
+    assert push(skopeo, registry, team_a, image, TEAM_IMAGE).returncode == 0
+    assert pull(skopeo, registry, team_a, TEAM_IMAGE, tmp_path / "own").returncode == 0
+    assert pull(skopeo, registry, team_a, PLATFORM_IMAGE, tmp_path / "platform").returncode == 0
+    assert refused(push(skopeo, registry, team_a, image, PLATFORM_IMAGE))
+    assert refused(push(skopeo, registry, team_a, image, "team-b/app"))
+    assert refused(pull(skopeo, registry, team_a, "team-b/app", tmp_path / "other"))
+
+
+def test_the_registry_itself_refuses_what_the_token_does_not_grant(env_json, registry, skopeo, image):
+    """Not only Keycloak: a valid token for platform/base with pull alone is refused a push by the registry."""
+    assert push(skopeo, registry, account(env_json, "platform"), image, PLATFORM_IMAGE).returncode == 0
+    token = token_for(env_json, *account(env_json, "team-a"), scope=f"repository:{PLATFORM_IMAGE}:pull,push")
+    assert granted(token) == {f"repository:{PLATFORM_IMAGE}": ["pull"]}
+    assert registry_get(registry, token, f"/v2/{PLATFORM_IMAGE}/tags/list").status_code == 200
+    upload = registry_get(registry, token, f"/v2/{PLATFORM_IMAGE}/blobs/uploads/", method="POST")
+    assert upload.status_code in (401, 403), upload.text
+    assert "insufficient_scope" in upload.headers.get("WWW-Authenticate", "") or upload.status_code == 403
+    nothing = token_for(env_json, *account(env_json, "team-a"), scope="repository:team-b/app:pull")
+    assert jwt_parts(nothing)[1]["access"] == []
+    assert registry_get(registry, nothing, "/v2/team-b/app/tags/list").status_code in (401, 403)
+
+
+def test_a_pull_only_robot_pulls_and_cannot_push(env_json, registry, skopeo, image, tmp_path):
+    assert push(skopeo, registry, account(env_json, "team-a"), image, TEAM_IMAGE).returncode == 0
+    robot = account(env_json, robot=True)
+    assert pull(skopeo, registry, robot, TEAM_IMAGE, tmp_path / "pulled").returncode == 0
+    assert refused(push(skopeo, registry, robot, image, TEAM_IMAGE))
+
+
+def test_a_second_push_of_shared_layers_mounts_them_instead_of_uploading(env_json, registry, skopeo, image):
+    """skopeo asks for the target (pull,push) and the source (pull) in two ``scope`` parameters; Keycloak's own
+    mapper granted only the first, so the mount was refused and every layer uploaded again."""
+    credentials = account(env_json)
+    suffix = uuid.uuid4().hex[:8]
+    source, target = f"test/mount-source-{suffix}", f"test/mount-target-{suffix}"
+    assert push(skopeo, registry, credentials, image, source).returncode == 0
+    layer = json.loads(open(f"{image}/blobs/sha256/" + json.loads(open(f"{image}/index.json").read())["manifests"][0]
+                                ["digest"].split(":")[1]).read())["layers"][0]["digest"]
+    result = subprocess.run(["skopeo", "--debug", "copy", "--authfile", str(skopeo.authfile), "--dest-tls-verify=false",
+                             f"oci:{image}:v1", f"docker://{host(registry)}/{target}:1"],
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    log = result.stderr
+    quoted_source, quoted_layer = source.replace("/", "%2F"), layer.replace(":", "%3A")
+    assert f"scope=repository%3A{target.replace('/', '%2F')}%3Apull%2Cpush&scope=repository%3A{quoted_source}%3Apull" in log
+    assert f"Trying to mount /v2/{target}/blobs/uploads/?from={quoted_source}&mount={quoted_layer}" in log
+    assert "mount OK" in log
+    assert f"digest={quoted_layer}" not in log  # the layer's bytes were never uploaded to the target
+
+
+@pytest.mark.changes_stack
+def test_a_changed_rule_applies_to_the_next_token_without_a_keycloak_restart_and_a_removed_robot_is_locked_out(
+        local_env, stack, env_json):
+    """`pulumi up` updates the rules (role attributes) and deletes the robot; Keycloak keeps running."""
+    keycloak_before = local_env.kubelet_status()["keycloak"]
+    team_a, robot = account(env_json, "team-a"), account(env_json, robot=True)
+    rules = committed_config()[f"{PROJECT}:repositoryAccess"]
+    rule_index = next(i for i, r in enumerate(rules) if r["group"] == "team-a" and "push" in r["actions"])
+    scope = f"repository:{TEAM_IMAGE}:pull,push"
+    assert granted(token_for(env_json, *team_a, scope=scope)) == {f"repository:{TEAM_IMAGE}": ["pull", "push"]}
+    config_file = stack.config_file()
+    original = config_file.read_text()
+    changed = yaml.safe_load(original)
+    changed["config"][f"{PROJECT}:repositoryAccess"][rule_index]["actions"] = ["pull"]
+    del changed["config"][f"{PROJECT}:robots"]
+    config_file.write_text(yaml.safe_dump(changed))
+    try:
+        started = time.monotonic()
+        env = apply(local_env, stack)
+        print(f"rule change and robot removal applied in {time.monotonic() - started:.1f} s")
+        assert granted(token_for(env, *team_a, scope=scope)) == {f"repository:{TEAM_IMAGE}": ["pull"]}
+        assert request_token(env, *robot).status_code == 401
+        assert env["robots"] == []
+    finally:
+        config_file.write_text(original)
+        env = apply(local_env, stack)
+    assert granted(token_for(env, *team_a, scope=scope)) == {f"repository:{TEAM_IMAGE}": ["pull", "push"]}
+    assert request_token(env, *account(env, robot=True)).status_code == 200  # back, with a new password
+    keycloak_after = local_env.kubelet_status()["keycloak"]
+    assert (keycloak_after["pod"], keycloak_after["pids"], keycloak_after["restarts"]) == \
+        (keycloak_before["pod"], keycloak_before["pids"], keycloak_before["restarts"])
+    assert COMMITTED_CONFIG.read_text().count("ci-pull") == 1  # the committed stack file was never written

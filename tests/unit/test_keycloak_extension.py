@@ -1,0 +1,49 @@
+"""The extension jar the program ships: the same ids as its Java source, the pinned Keycloak, and a ConfigMap
+whose jar and checksum roll Keycloak's pod."""
+
+import base64
+import hashlib
+import re
+import zipfile
+
+from components import keycloak_extension
+from components.settings import ACCESS_ALLOW_ALL, ACCESS_CLIENT_ROLES, KEYCLOAK_VERSION
+from tests.unit.harness import container
+
+SOURCES = keycloak_extension.SOURCE_DIR / "src" / "main" / "java" / "dev" / "keycloakregistry" / "access"
+
+
+def java_constant(name: str) -> str:
+    return re.search(rf'{name}\s*=\s*"([^"]*)"', (SOURCES / "RepositoryAccessMapper.java").read_text()).group(1)
+
+
+def test_the_program_names_the_mapper_and_modes_the_jar_defines():
+    assert java_constant("PROVIDER_ID") == keycloak_extension.MAPPER_ID
+    assert java_constant("MODE") == keycloak_extension.MAPPER_MODE
+    assert (java_constant("MODE_ALLOW_ALL"), java_constant("MODE_CLIENT_ROLES")) == (ACCESS_ALLOW_ALL, ACCESS_CLIENT_ROLES)
+
+
+def test_the_extension_builds_against_the_keycloak_the_program_deploys():
+    pom = (keycloak_extension.SOURCE_DIR / "pom.xml").read_text()
+    assert re.search(r"<keycloak.version>([^<]+)</keycloak.version>", pom).group(1) == KEYCLOAK_VERSION
+
+
+def test_the_committed_jar_registers_the_mapper_with_keycloak():
+    with zipfile.ZipFile(keycloak_extension.JAR) as jar:
+        services = jar.read("META-INF/services/org.keycloak.protocol.ProtocolMapper").decode().split()
+        assert services == ["dev.keycloakregistry.access.RepositoryAccessMapper"]
+        assert "dev/keycloakregistry/access/AccessPolicy.class" in jar.namelist()
+
+
+def test_keycloak_mounts_the_jar_from_a_config_map_and_rolls_when_it_changes(dev_run):
+    config_map = dev_run.one("kubernetes:core/v1:ConfigMap", "keycloak-extensions").inputs
+    shipped = base64.b64decode(config_map["binaryData"][keycloak_extension.JAR_NAME])
+    assert shipped == keycloak_extension.JAR.read_bytes()
+    deployment = dev_run.one("kubernetes:apps/v1:Deployment", "keycloak")
+    template = deployment.inputs["spec"]["template"]
+    assert template["metadata"]["annotations"]["checksum/extension"] == hashlib.sha256(shipped).hexdigest()
+    assert template["spec"]["volumes"] == [{"name": "extensions", "configMap": {"name": "keycloak-extensions"}}]
+    assert container(deployment)["volumeMounts"] == [{
+        "name": "extensions", "mountPath": "/opt/keycloak/providers/keycloak-registry-extension.jar",
+        "subPath": "keycloak-registry-extension.jar", "readOnly": True}]
+    assert dev_run.by_urn(next(u for u in deployment.dependencies if "ConfigMap" in u)).name == "keycloak-extensions"
