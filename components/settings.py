@@ -112,12 +112,13 @@ class Resources:
 
 # Workload sizes per profile: (database, keycloak, registry). Keycloak follows its sizing guide: a request of
 # 1250 MB holds realm caches and 10,000 sessions; it puts 70% of the limit into heap plus ~300 MB off-heap, so
-# limit = (request - 300 MB) / 0.7. (Measured here: 499 MB peak RSS for a lightly used Keycloak 26.7.3.)
+# limit = (request - 300 MB) / 0.7. (Measured here: 499 MB peak RSS for a lightly used Keycloak 26.7.3, 588 MB
+# under 32 clients; registry 3.x 66 MB peak under the same load, so small requests 96 MiB, not 64.)
 RESOURCE_PROFILES: dict[str, tuple[Resources, Resources, Resources]] = {
     "small": (
         Resources("100m", "384Mi", "1", "768Mi"),
         Resources("250m", "1250Mi", "2", "1357Mi"),
-        Resources("50m", "64Mi", "500m", "256Mi"),
+        Resources("50m", "96Mi", "500m", "256Mi"),
     ),
     "medium": (
         Resources("250m", "1Gi", "2", "2Gi"),
@@ -201,9 +202,9 @@ class RepositoryGrant:
     catalog: bool = False
 
     def role_attributes(self) -> dict[str, str]:
-        """The role attributes the extension's mapper reads (multi-valued with ``##``, pulumi-keycloak's syntax),
-        sorted as Keycloak returns them, or every refresh would propose an update."""
-        attributes = {"repositories": "##".join(sorted(self.repositories)), "actions": "##".join(sorted(self.actions)),
+        """The role attributes the extension's mapper reads: one comma-separated value each. Not multi-valued:
+        Keycloak returns the values of one attribute in no fixed order, so every refresh would propose an update."""
+        attributes = {"repositories": ",".join(self.repositories), "actions": ",".join(self.actions),
                       "catalog": "true" if self.catalog else ""}
         return {key: value for key, value in attributes.items() if value}
 
@@ -337,6 +338,7 @@ BODY_SIZE = re.compile(r"^[0-9]+[kKmMgG]?$")
 SEMVER = re.compile(r"^([0-9]+)\.([0-9]+)\.([0-9]+)$")
 SERVICE_TYPES = ("ClusterIP", "NodePort")
 ACTIONS = ("pull", "push", "delete", "*")
+ROLE_ATTRIBUTE_LENGTH = 255  # Keycloak's limit for one attribute value: a rule's repositories, comma-joined
 # A repository name (lower-case path components) in which * and ? may stand for characters.
 REPOSITORY_GLOB = re.compile(r"^(?!/)(?!.*//)[a-z0-9._/*?-]{1,255}(?<!/)$")
 MIN_PASSWORD_LENGTH = 12
@@ -474,6 +476,9 @@ def _grant(problems: _Problems, key: str, entry: dict) -> RepositoryGrant:
         repositories = ["?"]  # reported; not "missing" as well
     elif not repositories and catalog is not True:
         problems.add(key, entry, "at least one repository glob in repositories (or catalog: true)")
+    elif len(",".join(repositories)) > ROLE_ATTRIBUTE_LENGTH:
+        problems.add(key, entry, f"repositories of at most {ROLE_ATTRIBUTE_LENGTH} characters in all (one Keycloak role "
+                                 "attribute); split them into several rules")
     unknown = [a for a in actions if a not in ACTIONS] if isinstance(actions, list) else [actions]
     if unknown or (repositories and not actions):
         shown = f"; {json.dumps(unknown[0])} is not one" if unknown else ""

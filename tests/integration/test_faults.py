@@ -1,19 +1,24 @@
-"""Faults and abuse on the real servers: Keycloak down, a registry restart, malformed token and registry
-requests. Faults are injected the way a cluster would see them (a Deployment scaled to zero, a pod deleted);
+"""Faults and abuse on the real servers: Keycloak down, a database restart under login load, a registry restart,
+malformed token and registry requests, 32 concurrent clients. Faults are injected the way a cluster would see them (a Deployment scaled to zero, a pod deleted);
 the kubelet then stops or restarts the real processes."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import time
+from collections import Counter
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
-from tests.integration.clients import (forged_claims, jwt_parts, registry_get, request_token, token_for,
+from components.keycloak_admin import KeycloakApiError
+from localenv.bench import measure_memory
+from tests.integration.clients import (SCOPE, forged_claims, jwt_parts, registry_get, request_token, token_for,
                                        write_oci_image)
+from tests.integration.load import OK, Load, login, login_and_pull, report
 
 pytestmark = pytest.mark.changes_stack
 LOGIN_FAILS_WITHIN_SECONDS = 5  # a login while Keycloak is down fails this fast (connection refused), never hangs
@@ -158,3 +163,79 @@ def test_malformed_registry_tokens_are_refused_without_a_server_error(line, env_
         assert "goroutine" not in response.text and "panic" not in response.text, case
     assert all(400 <= status < 500 for status in statuses.values()), statuses
     assert statuses["payload of another user"] == 401 and statuses["alg none"] == 401
+
+
+# ------------------------------------------------------------------------------- under load
+def realm_inventory(admin, realm: str) -> dict[str, list[str]]:
+    """What the database holds for the realm, by name: a restart must lose none of it."""
+    def names(path: str, key: str) -> list[str]:
+        return sorted(item[key] for item in admin.call("GET", f"/{realm}/{path}", params={"max": 1000}).json())
+    return {"users": names("users", "username"), "groups": names("groups", "name"), "clients": names("clients", "clientId")}
+
+
+def pod_of(local_env, component: str) -> dict:
+    return local_env.kubelet_status().get(component) or {}
+
+
+def test_a_database_restart_under_login_load_heals_on_its_own_and_loses_nothing(local_env, kube, admin, env_json, user):
+    """The database pod deleted while 4 clients keep logging in: the StatefulSet brings it back on its volume,
+    Keycloak reconnects without a restart, and every login after the first success again succeeds."""
+    realm, namespace = env_json["realm"], env_json["namespace"]
+    inventory = realm_inventory(admin, realm)
+    database, keycloak = pod_of(local_env, "database"), pod_of(local_env, "keycloak")
+    with Load(lambda session: login(session, env_json, user, SCOPE)[0], workers=4, max_seconds=300) as load:
+        time.sleep(3)
+        outage = time.monotonic()
+        kube.call("DELETE", f"/api/v1/namespaces/{namespace}/pods/{database['pod']}", json={"gracePeriodSeconds": 0},
+                  expect=(200, 202))
+        wait_until(lambda: pod_of(local_env, "database").get("uid", database["uid"]) != database["uid"]
+                   and pod_of(local_env, "database").get("ready") is True, 180, "the database pod coming back")
+        back = time.monotonic()
+        # Keycloak needs the database again: an admin write and read go through it, not through caches.
+        healed = wait_until(lambda: realm_inventory_or_none(admin, realm) == inventory, RECOVERY_TIMEOUT,
+                            "Keycloak reading the realm from the restarted database")
+        recovered = time.monotonic()
+        time.sleep(15)
+    during, after = load.counts(outage, recovered), load.counts(recovered)
+    report("database-restart", {"database_back_s": round(back - outage, 1), "keycloak_healed_s": round(healed, 1),
+                                "logins_during_outage": dict(during), "logins_after_recovery": dict(after)})
+    assert after[OK] > 0 and set(after) == {OK}, after
+    assert pod_of(local_env, "keycloak")["pids"] == keycloak["pids"]  # Keycloak itself never restarted
+    assert realm_inventory(admin, realm) == inventory
+
+
+def realm_inventory_or_none(admin, realm: str):
+    try:
+        return realm_inventory(admin, realm)
+    except (requests.RequestException, KeycloakApiError):
+        return None
+
+
+CONCURRENT_CLIENTS = 32
+CONCURRENCY_SECONDS = 60
+
+
+def test_32_clients_log_in_and_pull_for_a_minute_without_an_error_and_memory_stays_bounded(
+        local_env, env_json, user, skopeo, tmp_path):
+    """Half the clients on each registry line; every round trip is a fresh login, a manifest and a layer."""
+    for registry in env_json["registries"]:
+        push(skopeo, registry, user, tmp_path, f"concurrency-{registry['line']}")
+    start = {row["process"]: row for row in measure_memory(local_env)}
+    loads = [Load(login_and_pull(env_json, user, registry, f"faults/concurrency-{registry['line']}"),
+                  workers=CONCURRENT_CLIENTS // 2, max_seconds=CONCURRENCY_SECONDS)
+             for registry in env_json["registries"]]
+    with contextlib.ExitStack() as running:
+        for load in loads:
+            running.enter_context(load)
+        time.sleep(CONCURRENCY_SECONDS)
+    end = {row["process"]: row for row in measure_memory(local_env)}
+    counts = sum((load.counts() for load in loads), Counter())
+    report("concurrency", {"clients": CONCURRENT_CLIENTS, "seconds": CONCURRENCY_SECONDS, "round_trips": dict(counts),
+                           "per_second": round(sum(counts.values()) / CONCURRENCY_SECONDS, 1),
+                           "rss_mib": {name: {"start": start[name]["current_mib"], "end": row["current_mib"],
+                                              "peak": row["peak_mib"], "limit": row["limit_mib"]}
+                                       for name, row in end.items() if name in start}})
+    assert counts[OK] > CONCURRENT_CLIENTS and set(counts) == {OK}, counts
+    for name, row in end.items():  # bounded: no pod would be OOM-killed under its profile's limit
+        if row["limit_mib"]:
+            assert row["peak_mib"] < row["limit_mib"], row

@@ -1,11 +1,17 @@
 """A realm key rotation through the engine: `pulumi up` re-derives the certificate Secret, the registry rolls
-(its Deployment updated, never replaced) and accepts tokens signed before and after the rotation."""
+(its Deployment updated, never replaced) and accepts tokens signed before and after the rotation; staged, it
+fails no pull under load."""
 
+import contextlib
 import json
+import time
+from collections import Counter
+from urllib.parse import urlsplit
 
 import pytest
 
-from tests.integration.clients import jwt_parts, registry_get, signing_secret, token_for
+from tests.integration.clients import jwt_parts, registry_get, signing_secret, token_for, write_oci_image
+from tests.integration.load import AUTH, OK, SERVER, Load, login_and_pull, report
 
 pytestmark = pytest.mark.changes_stack
 
@@ -52,3 +58,50 @@ def test_tokens_from_before_and_after_a_rotation_both_work(local_env, stack, kub
     for registry in registries:  # restarted by the rollout, from the new Secret
         assert registry_get(registry, before).status_code == 200, registry["line"]
         assert registry_get(registry, after).status_code == 200, registry["line"]
+
+
+def test_a_staged_rotation_under_pull_load_fails_no_pull_for_auth(stack, admin, env_json, user, skopeo, tmp_path):
+    """The rotation the README prescribes, while 4 clients keep logging in and pulling from both lines:
+    1. add the new key passive (published, not signing) and `pulumi up`: the registries roll and trust it;
+    2. make it active and the old keys passive: Keycloak signs with it, the registries already know it.
+    No pull may fail for auth; connection errors while the registry pods roll are counted apart."""
+    realm = env_json["realm"]
+    repository = "test/rotation"
+    write_oci_image(tmp_path / "image", "v1", b"rotation under load\n")
+    for registry in env_json["registries"]:
+        assert skopeo.login(urlsplit(registry["url"]).netloc, user["username"], user["password"]).returncode == 0
+        skopeo.run("copy", "--authfile", str(skopeo.authfile), "--dest-tls-verify=false", f"oci:{tmp_path / 'image'}:v1",
+                   f"docker://{urlsplit(registry['url']).netloc}/{repository}:1")
+    old_providers = [c for c in key_providers(admin, realm) if c["providerId"] == "rsa-generated"
+                     and c["config"].get("active", ["true"]) == ["true"]]
+    old_kid = jwt_parts(token_for(env_json, user["username"], user["password"]))[0]["kid"]
+    loads = [Load(login_and_pull(env_json, user, registry, repository), workers=2, max_seconds=600)
+             for registry in env_json["registries"]]
+    with contextlib.ExitStack() as running:
+        for load in loads:
+            running.enter_context(load)
+        time.sleep(3)
+        admin.call("POST", f"/{realm}/components", json={
+            "name": "staged-rsa", "providerId": "rsa-generated", "providerType": "org.keycloak.keys.KeyProvider",
+            "parentId": admin.call("GET", f"/{realm}").json()["id"],
+            "config": {"priority": ["600"], "keySize": ["2048"], "active": ["false"], "enabled": ["true"],
+                       "algorithm": ["RS256"]}})
+        started = time.monotonic()
+        stack.up()  # stage 1: the registries roll with the new certificate beside the old ones
+        rolled = time.monotonic()
+        staged = next(c for c in key_providers(admin, realm) if c["name"] == "staged-rsa")
+        staged["config"]["active"] = ["true"]
+        admin.call("PUT", f"/{realm}/components/{staged['id']}", json=staged)
+        for component in old_providers:
+            component["config"]["active"] = ["false"]
+            admin.call("PUT", f"/{realm}/components/{component['id']}", json=component)
+        switched = time.monotonic()
+        time.sleep(10)  # pulls with tokens signed by the new key
+    new_kid = jwt_parts(token_for(env_json, user["username"], user["password"]))[0]["kid"]
+    counts = sum((load.counts() for load in loads), Counter())
+    after_switch = sum((load.counts(since=switched) for load in loads), Counter())
+    report("key-rotation-under-load", {"pulls": dict(counts), "after_switch": dict(after_switch),
+                                       "pulumi_up_s": round(rolled - started, 1), "new_kid": new_kid})
+    assert counts[AUTH] == 0 and counts[SERVER] == 0, counts
+    assert after_switch[OK] > 0 and set(after_switch) == {OK}, after_switch
+    assert new_kid != old_kid  # the pulls after the switch did use tokens signed by the new key

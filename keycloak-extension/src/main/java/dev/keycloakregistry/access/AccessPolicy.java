@@ -1,6 +1,7 @@
 package dev.keycloakregistry.access;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -25,12 +26,21 @@ public final class AccessPolicy {
         public static final String ACTIONS_ATTRIBUTE = "actions";
         public static final String CATALOG_ATTRIBUTE = "catalog";
 
-        /** A grant from a role's attributes (repositories, actions: multi-valued; catalog: "true"). */
+        /** A grant from a role's attributes: repositories and actions comma-separated, catalog "true". */
         public static Grant fromAttributes(Map<String, List<String>> attributes) {
-            List<String> repositories = attributes.getOrDefault(REPOSITORIES_ATTRIBUTE, List.of());
-            List<String> actions = attributes.getOrDefault(ACTIONS_ATTRIBUTE, List.of());
-            boolean catalog = attributes.getOrDefault(CATALOG_ATTRIBUTE, List.of()).contains("true");
-            return new Grant(List.copyOf(repositories), Set.copyOf(actions), catalog);
+            List<String> repositories = listed(attributes.get(REPOSITORIES_ATTRIBUTE));
+            List<String> actions = listed(attributes.get(ACTIONS_ATTRIBUTE));
+            boolean catalog = listed(attributes.get(CATALOG_ATTRIBUTE)).contains("true");
+            return new Grant(repositories, Set.copyOf(actions), catalog);
+        }
+
+        /** Every comma-separated item of every value (values in any order: Keycloak keeps no order). */
+        private static List<String> listed(List<String> values) {
+            if (values == null) {
+                return List.of();
+            }
+            return values.stream().flatMap(value -> Arrays.stream(value.split(","))).map(String::trim)
+                    .filter(item -> !item.isEmpty()).toList();
         }
 
         boolean covers(String repository) {

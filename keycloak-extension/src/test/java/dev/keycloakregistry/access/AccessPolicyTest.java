@@ -137,13 +137,16 @@ class AccessPolicyTest {
 
     @Test
     void grantFromRoleAttributes() {
-        Grant grant = Grant.fromAttributes(Map.of("repositories", List.of("team-a/*", "shared/*"),
-                "actions", List.of("pull", "push"), "catalog", List.of("true")));
+        Grant grant = Grant.fromAttributes(Map.of("repositories", List.of("team-a/*,shared/*"),
+                "actions", List.of("pull,push"), "catalog", List.of("true")));
         assertEquals(List.of("team-a/*", "shared/*"), grant.repositories());
         assertEquals(Set.of("pull", "push"), grant.actions());
         assertTrue(grant.catalog());
         Grant empty = Grant.fromAttributes(Map.of());
         assertEquals(List.of(), empty.repositories());
         assertFalse(empty.catalog());
+        Grant multiValued = Grant.fromAttributes(Map.of("repositories", List.of("b/*", "a/*, c/*", ""), "actions", List.of("push", "pull")));
+        assertEquals(List.of("b/*", "a/*", "c/*"), multiValued.repositories());
+        assertEquals(Set.of("pull", "push"), multiValued.actions());
     }
 }

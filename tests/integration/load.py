@@ -1,0 +1,102 @@
+"""Client load for the fault tests: worker threads repeat a login (and a pull) against the real servers, bounded in
+time and count, and every outcome is recorded with its time and kind, so a test can count the errors inside an
+outage window apart from those after recovery."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import requests
+
+OK, AUTH, SERVER, CONNECTION = "ok", "auth", "server", "connection"
+MANIFEST_TYPES = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
+RESULTS = Path(__file__).resolve().parents[2] / ".localenv" / "faults"
+
+
+def kind_of(response: requests.Response) -> str:
+    if response.status_code in (200, 201, 202):
+        return OK
+    return AUTH if response.status_code in (401, 403) else SERVER
+
+
+def login(session: requests.Session, env: dict, user: dict, scope: str) -> tuple[str, Optional[str]]:
+    """A docker-v2 login (HTTP Basic, as docker and skopeo send it): its kind and the token."""
+    response = session.get(env["token_realm"], params={"service": env["service"], "scope": scope},
+                           auth=(user["username"], user["password"]), timeout=30)
+    kind = kind_of(response)
+    return kind, response.json()["token"] if kind == OK else None
+
+
+def login_and_pull(env: dict, user: dict, registry: dict, repository: str) -> Callable[[requests.Session], str]:
+    """One pull as a client makes it: a fresh login, then the manifest and its first layer."""
+    def action(session: requests.Session) -> str:
+        kind, token = login(session, env, user, f"repository:{repository}:pull")
+        if kind != OK:
+            return kind
+        headers = {"Authorization": f"Bearer {token}", "Accept": MANIFEST_TYPES}
+        manifest = session.get(f"{registry['url']}/v2/{repository}/manifests/1", headers=headers, timeout=30)
+        if kind_of(manifest) != OK:
+            return kind_of(manifest)
+        layer = manifest.json()["layers"][0]["digest"]
+        return kind_of(session.get(f"{registry['url']}/v2/{repository}/blobs/{layer}", headers=headers, timeout=30))
+    return action
+
+
+@dataclass
+class Load:
+    """``workers`` threads repeating ``action`` until ``stop()`` or ``max_seconds`` (never unbounded)."""
+
+    action: Callable[[requests.Session], str]
+    workers: int
+    max_seconds: float
+    max_per_worker: int = 100_000
+    outcomes: list[tuple[float, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._work, daemon=True) for _ in range(self.workers)]
+
+    def __enter__(self) -> "Load":
+        self.started = time.monotonic()
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+
+    def _work(self) -> None:
+        deadline = self.started + self.max_seconds
+        with requests.Session() as session:
+            for _ in range(self.max_per_worker):
+                if self._stop.is_set() or time.monotonic() > deadline:
+                    return
+                try:
+                    kind = self.action(session)
+                except (requests.ConnectionError, requests.Timeout):
+                    kind = CONNECTION
+                with self._lock:
+                    self.outcomes.append((time.monotonic(), kind))
+
+    def counts(self, since: float = 0.0, until: float = float("inf")) -> Counter:
+        with self._lock:
+            return Counter(kind for at, kind in self.outcomes if since <= at < until)
+
+
+def report(name: str, figures: dict) -> None:
+    """What a fault test measured, printed and kept as .localenv/faults/<name>.json (for the closing note)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(figures, indent=2, default=str))
+    print(f"{name}: {json.dumps(figures, default=str)}")
