@@ -10,7 +10,7 @@ from components.docker_client import OWNER_ATTRIBUTE, DockerV2ClientProvider
 from components.keycloak_admin import KeycloakAdmin, KeycloakApiError
 from components.keycloak_resources import (AdminLoginError, KeycloakAdminCredentialsProvider, KeycloakRealmProvider,
                                            RealmExistsError, UserPasswordProvider)
-from tests.integration.clients import created_id
+from tests.integration.clients import client_props, created_id
 
 
 def logs_in(admin: KeycloakAdmin, realm: str, username: str, password: str) -> bool:
@@ -87,17 +87,13 @@ def test_an_existing_realm_is_never_taken_over(admin, connection, scratch_realm)
 
 
 # ------------------------------------------------------------------------- docker-v2 client (item 10)
-def client_props(connection: dict, realm: str) -> dict:
-    return {**connection, "realm": realm, "client_id": "registry", "name": "registry", "description": "", "enabled": True}
-
-
 def client_exists(admin, realm: str, client_uuid: str) -> bool:
     return admin.call("GET", f"/{realm}/clients/{client_uuid}", expect=(200, 404)).status_code == 200
 
 
-def test_a_client_adopted_by_another_resource_survives_the_first_ones_delete(admin, connection, scratch_realm):
+def test_a_client_adopted_by_another_resource_survives_the_first_ones_delete(admin, scratch_realm):
     """A URN change (rename, reparent): the new resource adopts the client, then the old one is deleted."""
-    props = client_props(connection, scratch_realm)
+    props = client_props(admin, scratch_realm, "registry")
     old_resource, new_resource = DockerV2ClientProvider(), DockerV2ClientProvider()
     old = old_resource.create(props)
     new = new_resource.create(props)
@@ -111,8 +107,8 @@ def test_a_client_adopted_by_another_resource_survives_the_first_ones_delete(adm
     assert not client_exists(admin, scratch_realm, new.id)
 
 
-def test_an_update_keeps_the_marker(admin, connection, scratch_realm):
-    provider, props = DockerV2ClientProvider(), client_props(connection, scratch_realm)
+def test_an_update_keeps_the_marker(admin, scratch_realm):
+    provider, props = DockerV2ClientProvider(), client_props(admin, scratch_realm, "registry")
     created = provider.create(props)
     updated = provider.update(created.id, created.outs, {**props, "description": "changed"})
     assert updated.outs["owner_token"] == created.outs["owner_token"]
@@ -122,8 +118,8 @@ def test_an_update_keeps_the_marker(admin, connection, scratch_realm):
     assert not client_exists(admin, scratch_realm, created.id)
 
 
-def test_a_client_from_before_markers_is_deleted_unless_adopted_since(admin, connection, scratch_realm):
-    props = client_props(connection, scratch_realm)
+def test_a_client_from_before_markers_is_deleted_unless_adopted_since(admin, scratch_realm):
+    props = client_props(admin, scratch_realm, "registry")
     unmarked = created_id(admin.call("POST", f"/{scratch_realm}/clients", expect=(201,),
                                      json={"clientId": "registry", "protocol": "docker-v2"}))
     DockerV2ClientProvider().delete(unmarked, props)  # state written before markers: no owner_token

@@ -3,11 +3,13 @@ the extension's mapper in the real Keycloak and by both real registry lines, wit
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import time
 import uuid
+from typing import Callable, Iterator
 
 import pytest
 import yaml
@@ -15,7 +17,7 @@ import yaml
 from localenv.stack import COMMITTED_CONFIG
 from tests.integration.clients import (Skopeo, granted, jwt_parts, registry_get, request_token, token_for,
                                        write_oci_image)
-from tests.integration.test_engine_scenarios import PROJECT, apply, committed_config
+from tests.integration.test_engine_scenarios import PROJECT, apply
 
 PLATFORM_IMAGE = "platform/base"
 TEAM_IMAGE = "team-a/app"
@@ -110,25 +112,67 @@ def test_a_pull_only_robot_pulls_and_cannot_push(env_json, registry, skopeo, ima
     assert refused(push(skopeo, registry, robot, image, TEAM_IMAGE))
 
 
-def test_a_second_push_of_shared_layers_mounts_them_instead_of_uploading(env_json, registry, skopeo, image):
-    """skopeo asks for the target (pull,push) and the source (pull) in two ``scope`` parameters; Keycloak's own
-    mapper granted only the first, so the mount was refused and every layer uploaded again."""
-    credentials = account(env_json)
-    suffix = uuid.uuid4().hex[:8]
-    source, target = f"test/mount-source-{suffix}", f"test/mount-target-{suffix}"
+def layer_of(image: str) -> str:
+    index = json.loads(open(f"{image}/index.json").read())
+    manifest = json.loads(open(f"{image}/blobs/sha256/" + index["manifests"][0]["digest"].split(":")[1]).read())
+    return manifest["layers"][0]["digest"]
+
+
+def assert_second_push_mounts(skopeo: Skopeo, registry: dict, credentials: tuple[str, str], image: str,
+                              source: str, target: str) -> None:
+    """Push to ``source``, then the same image to ``target``: skopeo asks for the target (pull,push) and the source
+    (pull) in two ``scope`` parameters, and mounts the layer instead of uploading it (its debug log says so)."""
     assert push(skopeo, registry, credentials, image, source).returncode == 0
-    layer = json.loads(open(f"{image}/blobs/sha256/" + json.loads(open(f"{image}/index.json").read())["manifests"][0]
-                                ["digest"].split(":")[1]).read())["layers"][0]["digest"]
     result = subprocess.run(["skopeo", "--debug", "copy", "--authfile", str(skopeo.authfile), "--dest-tls-verify=false",
                              f"oci:{image}:v1", f"docker://{host(registry)}/{target}:1"],
                             capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]
-    log = result.stderr
+    log, layer = result.stderr, layer_of(image)
     quoted_source, quoted_layer = source.replace("/", "%2F"), layer.replace(":", "%3A")
     assert f"scope=repository%3A{target.replace('/', '%2F')}%3Apull%2Cpush&scope=repository%3A{quoted_source}%3Apull" in log
     assert f"Trying to mount /v2/{target}/blobs/uploads/?from={quoted_source}&mount={quoted_layer}" in log
     assert "mount OK" in log
     assert f"digest={quoted_layer}" not in log  # the layer's bytes were never uploaded to the target
+
+
+def test_a_second_push_of_shared_layers_mounts_them_instead_of_uploading(env_json, registry, skopeo, image):
+    """Keycloak's own mapper granted only the first scope, so this mount was refused and the layer uploaded again."""
+    suffix = uuid.uuid4().hex[:8]
+    assert_second_push_mounts(skopeo, registry, account(env_json), image, f"test/mount-source-{suffix}",
+                              f"test/mount-target-{suffix}")
+
+
+@contextlib.contextmanager
+def stack_config_changed(local_env, stack, change: Callable[[dict], None]) -> Iterator[dict]:
+    """The local stack's config changed by ``change`` and applied with `pulumi up` (yields the new env.json);
+    restored and applied again afterwards, whatever happened."""
+    config_file = stack.config_file()
+    original = config_file.read_text()
+    document = yaml.safe_load(original)
+    change(document["config"])
+    config_file.write_text(yaml.safe_dump(document))
+    try:
+        yield apply(local_env, stack)
+    finally:
+        config_file.write_text(original)
+        apply(local_env, stack)
+
+
+def remove_access_keys(config: dict) -> None:
+    for key in ("teams", "repositoryAccess", "robots"):
+        del config[f"{PROJECT}:{key}"]
+
+
+@pytest.mark.changes_stack
+def test_without_rules_members_may_push_anywhere_and_shared_layers_still_mount(local_env, stack, skopeo, image):
+    """Today's behaviour, kept for stacks that declare no rules: the mapper in allow-all mode."""
+    with stack_config_changed(local_env, stack, remove_access_keys) as env:
+        assert env["repository_access"]["mode"] == "allow-all" and env["robots"] == []
+        for registry in env["registries"]:
+            suffix = uuid.uuid4().hex[:8]
+            assert_second_push_mounts(skopeo, registry, account(env), image, f"anything-{suffix}/app",
+                                      f"elsewhere-{suffix}/app")
+    assert json.loads(local_env.env_file.read_text())["repository_access"]["mode"] == "client-roles"
 
 
 @pytest.mark.changes_stack
@@ -137,26 +181,21 @@ def test_a_changed_rule_applies_to_the_next_token_without_a_keycloak_restart_and
     """`pulumi up` updates the rules (role attributes) and deletes the robot; Keycloak keeps running."""
     keycloak_before = local_env.kubelet_status()["keycloak"]
     team_a, robot = account(env_json, "team-a"), account(env_json, robot=True)
-    rules = committed_config()[f"{PROJECT}:repositoryAccess"]
-    rule_index = next(i for i, r in enumerate(rules) if r["group"] == "team-a" and "push" in r["actions"])
     scope = f"repository:{TEAM_IMAGE}:pull,push"
     assert granted(token_for(env_json, *team_a, scope=scope)) == {f"repository:{TEAM_IMAGE}": ["pull", "push"]}
-    config_file = stack.config_file()
-    original = config_file.read_text()
-    changed = yaml.safe_load(original)
-    changed["config"][f"{PROJECT}:repositoryAccess"][rule_index]["actions"] = ["pull"]
-    del changed["config"][f"{PROJECT}:robots"]
-    config_file.write_text(yaml.safe_dump(changed))
-    try:
-        started = time.monotonic()
-        env = apply(local_env, stack)
+
+    def team_a_pulls_only_and_no_robots(config: dict) -> None:
+        rules = config[f"{PROJECT}:repositoryAccess"]
+        next(r for r in rules if r["group"] == "team-a" and "push" in r["actions"])["actions"] = ["pull"]
+        del config[f"{PROJECT}:robots"]
+
+    started = time.monotonic()
+    with stack_config_changed(local_env, stack, team_a_pulls_only_and_no_robots) as env:
         print(f"rule change and robot removal applied in {time.monotonic() - started:.1f} s")
         assert granted(token_for(env, *team_a, scope=scope)) == {f"repository:{TEAM_IMAGE}": ["pull"]}
         assert request_token(env, *robot).status_code == 401
         assert env["robots"] == []
-    finally:
-        config_file.write_text(original)
-        env = apply(local_env, stack)
+    env = json.loads(local_env.env_file.read_text())
     assert granted(token_for(env, *team_a, scope=scope)) == {f"repository:{TEAM_IMAGE}": ["pull", "push"]}
     assert request_token(env, *account(env, robot=True)).status_code == 200  # back, with a new password
     keycloak_after = local_env.kubelet_status()["keycloak"]

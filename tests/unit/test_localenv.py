@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from localenv.cluster import ClusterFiles, LocalCluster, server_commands
-from localenv.kubelet import rewrite_paths, served_on
+from localenv.kubelet import Kubelet, KubeletConfig, rewrite_paths, served_on
 from localenv.stack import LocalStack
 
 ADDRESS = re.compile(r"(?:https?://)?(\d+\.\d+\.\d+\.\d+):\d+")
@@ -66,3 +66,29 @@ def test_a_registry_beside_the_pod_gets_its_own_address_and_data_but_the_same_au
     assert (beside["http"]["addr"], beside["http"]["host"], beside["storage"]["filesystem"]["rootdirectory"]) == \
         ("127.0.0.1:15028", "http://127.0.0.1:15028", "/y/data")
     assert beside["auth"] == pod["auth"] == config["auth"] and config["http"]["addr"] == ":5000"
+
+
+def test_keycloak_runs_from_a_home_holding_the_pods_mounted_jar(tmp_path):
+    """The pod mounts the extension into /opt/keycloak/providers: the kubelet's Keycloak home has it, shares the big
+    lib/lib with the installation (hard links), and is reused for the same files, never for other ones."""
+    installed = tmp_path / "keycloak"
+    for relative in ("bin/kc.sh", "lib/lib/main/a.jar", "lib/quarkus/generated-bytecode.jar", "conf/keycloak.conf"):
+        (installed / relative).parent.mkdir(parents=True, exist_ok=True)
+        (installed / relative).write_text(relative)
+    (installed / "providers").mkdir()
+    jar = tmp_path / "volumes" / "extensions" / "keycloak-registry-extension.jar"
+    jar.parent.mkdir(parents=True)
+    jar.write_bytes(b"jar 1")
+    config = KubeletConfig("https://127.0.0.1:1", "token", "", "registry", str(tmp_path / "state"),
+                           {"KEYCLOAK_HOME": str(installed)}, {}, {}, {})
+    kubelet = Kubelet(config)
+    mounts = {"/opt/keycloak/providers/keycloak-registry-extension.jar": jar, "/var/data": tmp_path}
+    home = kubelet._keycloak_home(mounts)
+    assert (home / "providers" / "keycloak-registry-extension.jar").read_bytes() == b"jar 1"
+    assert (home / "lib/lib/main/a.jar").stat().st_ino == (installed / "lib/lib/main/a.jar").stat().st_ino
+    assert (home / "lib/quarkus/generated-bytecode.jar").stat().st_ino != \
+        (installed / "lib/quarkus/generated-bytecode.jar").stat().st_ino  # Keycloak's build rewrites it: a copy
+    assert not (installed / "providers" / "keycloak-registry-extension.jar").exists()
+    assert kubelet._keycloak_home(mounts) == home
+    jar.write_bytes(b"jar 2")
+    assert kubelet._keycloak_home(mounts) != home
