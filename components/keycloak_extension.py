@@ -26,7 +26,8 @@ VOLUME = "extensions"
 @lru_cache(maxsize=1)
 def jar_bytes() -> bytes:
     if not JAR.is_file():
-        raise FileNotFoundError(f"{JAR} is missing: it is committed with the sources; rebuild it with scripts/build-keycloak-extension")
+        raise FileNotFoundError(f"{JAR} is missing: it is committed with the sources; "
+                                "rebuild it with scripts/build-keycloak-extension")
     return JAR.read_bytes()
 
 

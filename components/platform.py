@@ -19,7 +19,7 @@ from .signing_keys import SigningCertificates
 
 # What render mode leaves out: each needs a live Keycloak (the realm is configured through its admin API, the
 # certificates are read from the realm, and the registry pods mount them).
-NOT_RENDERED = ("realm configuration (realm, group, role, users, docker flow, docker-v2 client)",
+NOT_RENDERED = ("realm configuration (realm, group, role, teams, users, robots, access rules, docker flow, docker-v2 client)",
                 "signing-certificate Secret", "registry Deployment")
 
 

@@ -14,7 +14,7 @@ from components.keycloak_resources import KeycloakAdminCredentialsProvider, Keyc
 from tests.unit.harness import ROOT
 
 PROPS = {"server_url": "http://127.0.0.1:8080", "admin_username": "admin", "admin_password": "pw", "realm": "registry",
-         "client_id": "registry", "name": "registry", "description": "d", "enabled": True}
+         "client_id": "registry", "name": "registry", "description": "d", "enabled": True, "access_mode": "allow-all"}
 
 
 def test_representation_is_a_docker_v2_client():
@@ -42,6 +42,14 @@ def test_no_change_means_no_diff():
 
 def test_field_changes_update_in_place():
     diff = DockerV2ClientProvider().diff("id", PROPS, {**PROPS, "description": "new"})
+    assert diff.changes is True and diff.replaces == []
+
+
+def test_a_client_from_before_the_extension_is_updated_to_its_mapper():
+    """State written by an earlier version has no access_mode: the next `up` updates the client in place, which
+    puts the extension's mapper on it and removes Keycloak's "Allow All"."""
+    before_the_extension = {k: v for k, v in PROPS.items() if k != "access_mode"}
+    diff = DockerV2ClientProvider().diff("id", before_the_extension, PROPS)
     assert diff.changes is True and diff.replaces == []
 
 

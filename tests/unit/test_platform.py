@@ -157,7 +157,7 @@ def test_render_mode_makes_no_keycloak_call(dev_config):
     # and the outputs say what is not
     assert run.outputs["renderMode"]["directory"] == ".localenv/manifests"
     assert run.outputs["renderMode"]["notRendered"] == [
-        "realm configuration (realm, group, role, users, docker flow, docker-v2 client)",
+        "realm configuration (realm, group, role, teams, users, robots, access rules, docker flow, docker-v2 client)",
         "signing-certificate Secret", "registry Deployment"]
     assert not {"realm", "tokenService", "userPasswords"} & set(run.outputs)
 
