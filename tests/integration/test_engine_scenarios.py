@@ -122,7 +122,7 @@ def test_another_stack_reads_the_outputs_through_a_stack_reference(stack):
     with scratch_stack(stack, "consumer", config, CONSUMER) as name:
         stack.run("up", "--yes", "--skip-preview", "--non-interactive", stack=name, cwd=CONSUMER)
         read = json.loads(stack.run("stack", "output", "--json", stack=name, cwd=CONSUMER).stdout)
-    wanted = ("registryUrl", "tokenRealm", "tokenService", "tokenIssuer")
+    wanted = ("registryUrl", "tokenRealm", "tokenService", "tokenIssuer", "repositoryAccess")
     assert {k: read[k] for k in wanted} == {k: outputs[k] for k in wanted}
 
 

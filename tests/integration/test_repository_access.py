@@ -103,6 +103,12 @@ def test_the_registry_itself_refuses_what_the_token_does_not_grant(env_json, reg
     nothing = token_for(env_json, *account(env_json, "team-a"), scope="repository:team-b/app:pull")
     assert jwt_parts(nothing)[1]["access"] == []
     assert registry_get(registry, nothing, "/v2/team-b/app/tags/list").status_code in (401, 403)
+    # The catalog only through a catalog rule: the group has one, the robot none.
+    catalog = token_for(env_json, *account(env_json, "team-a"), scope="registry:catalog:*")
+    assert registry_get(registry, catalog, "/v2/_catalog").status_code == 200
+    robot = token_for(env_json, *account(env_json, robot=True), scope="registry:catalog:*")
+    assert jwt_parts(robot)[1]["access"] == []
+    assert registry_get(registry, robot, "/v2/_catalog").status_code in (401, 403)
 
 
 def test_a_pull_only_robot_pulls_and_cannot_push(env_json, registry, skopeo, image, tmp_path):

@@ -3,5 +3,5 @@
 import pulumi
 
 registry = pulumi.StackReference(pulumi.Config().require("registryStack"))
-for name in ("registryUrl", "tokenRealm", "tokenService", "tokenIssuer"):
+for name in ("registryUrl", "tokenRealm", "tokenService", "tokenIssuer", "repositoryAccess"):
     pulumi.export(name, registry.get_output(name))
