@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
+from urllib.parse import urlsplit
 
 import requests
 from cryptography.hazmat.primitives import hashes
@@ -129,6 +130,27 @@ class Skopeo:
         """`skopeo login`, result unchecked: tests assert success or refusal themselves."""
         return subprocess.run(["skopeo", "login", "--authfile", str(self.authfile), "--tls-verify=false", "-u", username,
                                "--password-stdin", host], input=password, capture_output=True, text=True, timeout=120)
+
+    def copy(self, source: str, destination: str, *global_flags: str) -> subprocess.CompletedProcess:
+        """`skopeo copy` over plain HTTP with this auth file, result unchecked (``--debug`` goes in global_flags)."""
+        return subprocess.run(["skopeo", *global_flags, "copy", "--authfile", str(self.authfile), "--src-tls-verify=false",
+                               "--dest-tls-verify=false", source, destination], capture_output=True, text=True, timeout=180)
+
+    def push(self, registry: dict, credentials: tuple[str, str], image_dir: Path | str,
+             repository: str) -> subprocess.CompletedProcess:
+        """Log in with these credentials, then copy the OCI layout to ``repository:1``; result unchecked."""
+        assert self.login(registry_host(registry), *credentials).returncode == 0
+        return self.copy(f"oci:{image_dir}:v1", f"docker://{registry_host(registry)}/{repository}:1")
+
+    def pull(self, registry: dict, credentials: tuple[str, str], repository: str,
+             target: Path | str) -> subprocess.CompletedProcess:
+        assert self.login(registry_host(registry), *credentials).returncode == 0
+        return self.copy(f"docker://{registry_host(registry)}/{repository}:1", f"oci:{target}:v1")
+
+
+def registry_host(registry: dict) -> str:
+    """host:port of an env.json registry entry, as docker and skopeo name it."""
+    return urlsplit(registry["url"]).netloc
 
 
 def write_oci_image(directory: Path, tag: str, content: bytes) -> str:

@@ -9,15 +9,14 @@ import contextlib
 import json
 import time
 from collections import Counter
-from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from components.keycloak_admin import KeycloakApiError
 from localenv.bench import measure_memory
-from tests.integration.clients import (SCOPE, forged_claims, jwt_parts, registry_get, request_token, token_for,
-                                       write_oci_image)
+from tests.integration.clients import (SCOPE, forged_claims, jwt_parts, registry_get, registry_host, request_token,
+                                       token_for, write_oci_image)
 from tests.integration.load import OK, Load, login, login_and_pull, report
 
 pytestmark = pytest.mark.changes_stack
@@ -48,17 +47,15 @@ def keycloak_ready(env: dict) -> bool:
 
 def push(skopeo, registry: dict, user: dict, tmp_path, tag: str) -> str:
     """Log in, push a fresh one-layer image; returns its digest."""
-    host = urlsplit(registry["url"]).netloc
     source = tmp_path / f"source-{tag}"
     digest = write_oci_image(source, "v1", f"{tag} {time.time()}\n".encode())
-    assert skopeo.login(host, user["username"], user["password"]).returncode == 0
-    skopeo.run("copy", "--authfile", str(skopeo.authfile), "--dest-tls-verify=false", f"oci:{source}:v1",
-               f"docker://{host}/faults/{tag}:1")
+    pushed = skopeo.push(registry, (user["username"], user["password"]), source, f"faults/{tag}")
+    assert pushed.returncode == 0, pushed.stderr
     return digest
 
 
 def pulled_digest(skopeo, registry: dict, tag: str) -> str:
-    host = urlsplit(registry["url"]).netloc
+    host = registry_host(registry)
     inspected = skopeo.run("inspect", "--authfile", str(skopeo.authfile), "--tls-verify=false",
                            f"docker://{host}/faults/{tag}:1").stdout
     return json.loads(inspected)["Digest"]
@@ -173,6 +170,13 @@ def realm_inventory(admin, realm: str) -> dict[str, list[str]]:
     return {"users": names("users", "username"), "groups": names("groups", "name"), "clients": names("clients", "clientId")}
 
 
+def realm_inventory_or_none(admin, realm: str):
+    try:
+        return realm_inventory(admin, realm)
+    except (requests.RequestException, KeycloakApiError):
+        return None
+
+
 def pod_of(local_env, component: str) -> dict:
     return local_env.kubelet_status().get(component) or {}
 
@@ -202,13 +206,6 @@ def test_a_database_restart_under_login_load_heals_on_its_own_and_loses_nothing(
     assert after[OK] > 0 and set(after) == {OK}, after
     assert pod_of(local_env, "keycloak")["pids"] == keycloak["pids"]  # Keycloak itself never restarted
     assert realm_inventory(admin, realm) == inventory
-
-
-def realm_inventory_or_none(admin, realm: str):
-    try:
-        return realm_inventory(admin, realm)
-    except (requests.RequestException, KeycloakApiError):
-        return None
 
 
 CONCURRENT_CLIENTS = 32

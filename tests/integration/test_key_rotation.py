@@ -6,7 +6,6 @@ import contextlib
 import json
 import time
 from collections import Counter
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -69,9 +68,8 @@ def test_a_staged_rotation_under_pull_load_fails_no_pull_for_auth(stack, admin, 
     repository = "test/rotation"
     write_oci_image(tmp_path / "image", "v1", b"rotation under load\n")
     for registry in env_json["registries"]:
-        assert skopeo.login(urlsplit(registry["url"]).netloc, user["username"], user["password"]).returncode == 0
-        skopeo.run("copy", "--authfile", str(skopeo.authfile), "--dest-tls-verify=false", f"oci:{tmp_path / 'image'}:v1",
-                   f"docker://{urlsplit(registry['url']).netloc}/{repository}:1")
+        pushed = skopeo.push(registry, (user["username"], user["password"]), tmp_path / "image", repository)
+        assert pushed.returncode == 0, pushed.stderr
     old_providers = [c for c in key_providers(admin, realm) if c["providerId"] == "rsa-generated"
                      and c["config"].get("active", ["true"]) == ["true"]]
     old_kid = jwt_parts(token_for(env_json, user["username"], user["password"]))[0]["kid"]

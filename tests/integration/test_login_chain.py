@@ -3,14 +3,13 @@
 import base64
 import json
 import time
-from urllib.parse import urlsplit
 
 import pytest
 
 from components.docker_client import DockerV2ClientProvider
 from components.signing_keys import JWKS_FILE
-from tests.integration.clients import (client_props, forged_claims, jwt_parts, kid_of, registry_get, request_token,
-                                       sign_jwt, signing_secret, token_for, write_oci_image)
+from tests.integration.clients import (client_props, forged_claims, jwt_parts, kid_of, registry_get, registry_host,
+                                       request_token, sign_jwt, signing_secret, token_for, write_oci_image)
 from tests.keys import certificate_pem, new_key, private_key_pem
 
 
@@ -24,7 +23,7 @@ def test_anonymous_access_is_challenged_with_the_token_realm_and_service(registr
 
 
 def test_a_configured_user_pushes_and_pulls_with_skopeo(registry, user, skopeo, tmp_path):
-    host = urlsplit(registry["url"]).netloc
+    host = registry_host(registry)
     source = tmp_path / "source"
     digest = write_oci_image(source, "v1", f"hello from registry {registry['line']}\n".encode())
     login = skopeo.login(host, user["username"], user["password"])
@@ -52,7 +51,7 @@ def test_no_token_and_no_login_for(who, registry, env_json, user, strangers, sko
         "unknown user": ("nobody-here", "whatever-password"),
     }[who]
     assert request_token(env_json, username, password).status_code == 401
-    login = skopeo.login(urlsplit(registry["url"]).netloc, username, password)
+    login = skopeo.login(registry_host(registry), username, password)
     assert login.returncode != 0 and "invalid username/password" in login.stderr
 
 

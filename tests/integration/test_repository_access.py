@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from localenv.stack import COMMITTED_CONFIG
-from tests.integration.clients import (Skopeo, granted, jwt_parts, registry_get, request_token, token_for,
-                                       write_oci_image)
+from tests.integration.clients import (Skopeo, granted, jwt_parts, registry_get, registry_host, request_token,
+                                       token_for, write_oci_image)
 from tests.integration.test_engine_scenarios import PROJECT, apply
 
 PLATFORM_IMAGE = "platform/base"
@@ -30,26 +30,6 @@ def account(env: dict, team: str = "", robot: bool = False) -> tuple[str, str]:
     else:
         first = next(u for u in env["users"] if team in u["teams"] or (not team and not u["teams"]))
     return first["username"], first["password"]
-
-
-def copy(skopeo: Skopeo, *args: str) -> subprocess.CompletedProcess:
-    """`skopeo copy` with the test's auth file, result unchecked: refusals are asserted by the caller."""
-    return subprocess.run(["skopeo", "copy", "--authfile", str(skopeo.authfile), "--src-tls-verify=false",
-                           "--dest-tls-verify=false", *args], capture_output=True, text=True, timeout=180)
-
-
-def host(registry: dict) -> str:
-    return registry["url"].split("://", 1)[1]
-
-
-def push(skopeo: Skopeo, registry: dict, credentials: tuple[str, str], image_dir, repository: str) -> subprocess.CompletedProcess:
-    assert skopeo.login(host(registry), *credentials).returncode == 0
-    return copy(skopeo, f"oci:{image_dir}:v1", f"docker://{host(registry)}/{repository}:1")
-
-
-def pull(skopeo: Skopeo, registry: dict, credentials: tuple[str, str], repository: str, target) -> subprocess.CompletedProcess:
-    assert skopeo.login(host(registry), *credentials).returncode == 0
-    return copy(skopeo, f"docker://{host(registry)}/{repository}:1", f"oci:{target}:v1")
 
 
 def refused(result: subprocess.CompletedProcess) -> bool:
@@ -81,19 +61,19 @@ def test_the_token_holds_exactly_what_the_rules_grant_each_scope_on_its_own(env_
 
 
 def test_team_member_pushes_and_pulls_its_own_pulls_platform_and_nothing_else(env_json, registry, skopeo, image, tmp_path):
-    assert push(skopeo, registry, account(env_json, "platform"), image, PLATFORM_IMAGE).returncode == 0
+    assert skopeo.push(registry, account(env_json, "platform"), image, PLATFORM_IMAGE).returncode == 0
     team_a = account(env_json, "team-a")
-    assert push(skopeo, registry, team_a, image, TEAM_IMAGE).returncode == 0
-    assert pull(skopeo, registry, team_a, TEAM_IMAGE, tmp_path / "own").returncode == 0
-    assert pull(skopeo, registry, team_a, PLATFORM_IMAGE, tmp_path / "platform").returncode == 0
-    assert refused(push(skopeo, registry, team_a, image, PLATFORM_IMAGE))
-    assert refused(push(skopeo, registry, team_a, image, "team-b/app"))
-    assert refused(pull(skopeo, registry, team_a, "team-b/app", tmp_path / "other"))
+    assert skopeo.push(registry, team_a, image, TEAM_IMAGE).returncode == 0
+    assert skopeo.pull(registry, team_a, TEAM_IMAGE, tmp_path / "own").returncode == 0
+    assert skopeo.pull(registry, team_a, PLATFORM_IMAGE, tmp_path / "platform").returncode == 0
+    assert refused(skopeo.push(registry, team_a, image, PLATFORM_IMAGE))
+    assert refused(skopeo.push(registry, team_a, image, "team-b/app"))
+    assert refused(skopeo.pull(registry, team_a, "team-b/app", tmp_path / "other"))
 
 
 def test_the_registry_itself_refuses_what_the_token_does_not_grant(env_json, registry, skopeo, image):
     """Not only Keycloak: a valid token for platform/base with pull alone is refused a push by the registry."""
-    assert push(skopeo, registry, account(env_json, "platform"), image, PLATFORM_IMAGE).returncode == 0
+    assert skopeo.push(registry, account(env_json, "platform"), image, PLATFORM_IMAGE).returncode == 0
     token = token_for(env_json, *account(env_json, "team-a"), scope=f"repository:{PLATFORM_IMAGE}:pull,push")
     assert granted(token) == {f"repository:{PLATFORM_IMAGE}": ["pull"]}
     assert registry_get(registry, token, f"/v2/{PLATFORM_IMAGE}/tags/list").status_code == 200
@@ -112,10 +92,10 @@ def test_the_registry_itself_refuses_what_the_token_does_not_grant(env_json, reg
 
 
 def test_a_pull_only_robot_pulls_and_cannot_push(env_json, registry, skopeo, image, tmp_path):
-    assert push(skopeo, registry, account(env_json, "team-a"), image, TEAM_IMAGE).returncode == 0
+    assert skopeo.push(registry, account(env_json, "team-a"), image, TEAM_IMAGE).returncode == 0
     robot = account(env_json, robot=True)
-    assert pull(skopeo, registry, robot, TEAM_IMAGE, tmp_path / "pulled").returncode == 0
-    assert refused(push(skopeo, registry, robot, image, TEAM_IMAGE))
+    assert skopeo.pull(registry, robot, TEAM_IMAGE, tmp_path / "pulled").returncode == 0
+    assert refused(skopeo.push(registry, robot, image, TEAM_IMAGE))
 
 
 def layer_of(image: str) -> str:
@@ -128,10 +108,8 @@ def assert_second_push_mounts(skopeo: Skopeo, registry: dict, credentials: tuple
                               source: str, target: str) -> None:
     """Push to ``source``, then the same image to ``target``: skopeo asks for the target (pull,push) and the source
     (pull) in two ``scope`` parameters, and mounts the layer instead of uploading it (its debug log says so)."""
-    assert push(skopeo, registry, credentials, image, source).returncode == 0
-    result = subprocess.run(["skopeo", "--debug", "copy", "--authfile", str(skopeo.authfile), "--dest-tls-verify=false",
-                             f"oci:{image}:v1", f"docker://{host(registry)}/{target}:1"],
-                            capture_output=True, text=True, timeout=180)
+    assert skopeo.push(registry, credentials, image, source).returncode == 0
+    result = skopeo.copy(f"oci:{image}:v1", f"docker://{registry_host(registry)}/{target}:1", "--debug")
     assert result.returncode == 0, result.stderr[-2000:]
     log, layer = result.stderr, layer_of(image)
     quoted_source, quoted_layer = source.replace("/", "%2F"), layer.replace(":", "%3A")
