@@ -260,21 +260,11 @@ class Kubelet:
             volume = volumes[mount["name"]]
             if "projected" in volume:  # the service-account token admission adds; no server here reads it
                 continue
-            if "secret" in volume:
+            if "secret" in volume or "configMap" in volume:
                 local = self._pod_dir(pod) / "volumes" / mount["name"]
                 local.mkdir(parents=True, exist_ok=True)
-                for key, value in self.api.secret_data(self.config.namespace, volume["secret"]["secretName"]).items():
+                for key, value in self._volume_files(volume).items():
                     (local / key).write_bytes(value)
-            elif "configMap" in volume:
-                local = self._pod_dir(pod) / "volumes" / mount["name"]
-                local.mkdir(parents=True, exist_ok=True)
-                config_map = self.api.get(f"/api/v1/namespaces/{self.config.namespace}/configmaps/{volume['configMap']['name']}")
-                if not config_map:
-                    raise ValueError(f"config map {volume['configMap']['name']} does not exist")
-                for key, value in (config_map.get("binaryData") or {}).items():
-                    (local / key).write_bytes(base64.b64decode(value))
-                for key, value in (config_map.get("data") or {}).items():
-                    (local / key).write_text(value)
             elif "persistentVolumeClaim" in volume:  # the bound volume's data: a new claim starts empty
                 claim = self.api.get(f"/api/v1/namespaces/{self.config.namespace}/persistentvolumeclaims/"
                                      f"{volume['persistentVolumeClaim']['claimName']}")
@@ -289,6 +279,17 @@ class Kubelet:
                 local.mkdir(parents=True)
             mounts[mount["mountPath"]] = local
         return mounts
+
+    def _volume_files(self, volume: dict) -> dict[str, bytes]:
+        """The files a Secret or ConfigMap volume holds, as the API server has them now."""
+        if "secret" in volume:
+            return self.api.secret_data(self.config.namespace, volume["secret"]["secretName"])
+        name = volume["configMap"]["name"]
+        config_map = self.api.get(f"/api/v1/namespaces/{self.config.namespace}/configmaps/{name}")
+        if not config_map:
+            raise ValueError(f"config map {name} does not exist")
+        return {**{key: value.encode() for key, value in (config_map.get("data") or {}).items()},
+                **{key: base64.b64decode(value) for key, value in (config_map.get("binaryData") or {}).items()}}
 
     def _port(self, component: str, container_port: int) -> int:
         return self.config.ports[component][container_port]
