@@ -126,7 +126,7 @@ class DockerV2ClientProvider(ResourceProvider):
                 raise ValueError(f"Keycloak has no docker-v2 mapper {MAPPER_ID}: the keycloak-registry extension is not "
                                  f"loaded (expected in /opt/keycloak/providers from the keycloak-extensions ConfigMap); "
                                  f"Keycloak said: {error}") from error
-        elif (ours[0].get("config") or {}).get(MAPPER_MODE) != mode:
+        elif mode_of(ours[0]) != mode:
             admin.call("PUT", f"{models}/{ours[0]['id']}",
                        json={**ours[0], "config": {**(ours[0].get("config") or {}), MAPPER_MODE: mode}})
         for mapper in mappers:
@@ -137,7 +137,12 @@ class DockerV2ClientProvider(ResourceProvider):
     def _access_mode(admin: KeycloakAdmin, client_path: str) -> str:
         """The mode of the client's access mapper as Keycloak has it; "" when it is gone (the next `up` adds it)."""
         mappers = admin.call("GET", f"{client_path}/protocol-mappers/models").json()
-        return next(((m.get("config") or {}).get(MAPPER_MODE, "") for m in mappers if m.get("protocolMapper") == MAPPER_ID), "")
+        return next((mode_of(m) for m in mappers if m.get("protocolMapper") == MAPPER_ID), "")
+
+
+def mode_of(mapper: dict[str, Any]) -> str:
+    """The access mode a protocol mapper representation carries ("" without one)."""
+    return (mapper.get("config") or {}).get(MAPPER_MODE, "")
 
 
 class DockerV2Client(Resource):
