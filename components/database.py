@@ -33,7 +33,8 @@ class DatabaseEndpoint:
 
 
 def service_host(namespace: str) -> str:
-    return f"{NAME}.{namespace}.svc.cluster.local"
+    """The short form: the pod's DNS search path completes it whatever the cluster domain is."""
+    return f"{NAME}.{namespace}.svc"
 
 
 def database_env(db: DatabaseSettings) -> list[tuple[str, kube.EnvValue]]:
@@ -62,8 +63,9 @@ class Database(pulumi.ComponentResource):
     service: k8s.core.v1.Service
     stateful_set: k8s.apps.v1.StatefulSet
 
-    def __init__(self, name: str, db: DatabaseSettings, namespace: pulumi.Input[str],
+    def __init__(self, name: str, db: DatabaseSettings, namespace: pulumi.Input[str], protect_data: bool = True,
                  opts: pulumi.ResourceOptions | None = None):
+        """``protect_data``: the claim can be neither replaced nor deleted (allowVolumeReplacement turns it off)."""
         super().__init__(kube.component_type("Database"), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         ns = namespace
@@ -76,8 +78,8 @@ class Database(pulumi.ComponentResource):
             opts=child,
         )
 
-        # Dynamically provisioned (the default StorageClass unless one is named). `pulumi destroy` deletes the
-        # claim, and with the usual Delete reclaim policy its data: the next `up` initialises with new credentials.
+        # Dynamically provisioned (the default StorageClass unless one is named). Protected: deleting the claim deletes
+        # its data with the usual Delete reclaim policy, and a new database would start with new credentials.
         self.claim = k8s.core.v1.PersistentVolumeClaim(
             f"{NAME}-data",
             metadata=kube.metadata(f"{NAME}-data", ns, kube.DATABASE),
@@ -86,7 +88,7 @@ class Database(pulumi.ComponentResource):
                 storage_class_name=db.storage_class or None,
                 resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": db.storage_size}),
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, protect=protect_data),
         )
 
         self.service = k8s.core.v1.Service(

@@ -20,11 +20,15 @@ from .keycloak_resources import CONNECTION_FIELDS, admin_from, changed_fields, g
 
 PROTOCOL = "docker-v2"
 MAPPER_NAME = "repository access"
-# Inputs that describe the client itself; the rest say how to reach the admin API.
-CLIENT_FIELDS = ("client_id", "name", "description", "enabled", "access_mode")
+# Inputs that describe the client itself; the rest say how to reach the admin API. ``foreign_mappers`` is always []
+# in the inputs: read() reports any other mapper that can shape tokens there, so it shows as drift.
+CLIENT_FIELDS = ("client_id", "name", "description", "enabled", "access_mode", "default_access", "foreign_mappers")
 # Client attribute naming the resource that created or adopted the client (its state's owner_token): after a
 # URN change, the new resource adopts the client first and the old one's delete must then leave it alone.
 OWNER_ATTRIBUTE = "keycloak-registry.owner"
+# Client attribute stating what every member may do beyond the rules (settings' defaultAccess): audit trail in the
+# console, and a named input, so a pull request that widens it shows as such in `pulumi preview --diff`.
+DEFAULT_ACCESS_ATTRIBUTE = "keycloak-registry.default-access"
 
 
 def client_representation(props: dict[str, Any]) -> dict[str, Any]:
@@ -38,7 +42,31 @@ def owned_representation(current: dict[str, Any], props: dict[str, Any], owner_t
     attributes = dict(current.get("attributes") or {})
     if owner_token is not None:
         attributes[OWNER_ATTRIBUTE] = owner_token
+    if props.get("default_access"):
+        attributes[DEFAULT_ACCESS_ATTRIBUTE] = props["default_access"]
     return {**current, **client_representation(props), "attributes": attributes}
+
+
+def access_mapper(mode: str) -> dict[str, Any]:
+    """The extension's mapper as the admin API takes it."""
+    return {"name": MAPPER_NAME, "protocol": PROTOCOL, "protocolMapper": MAPPER_ID, "config": {MAPPER_MODE: mode}}
+
+
+def describe_mapper(mapper: dict[str, Any], holder: str) -> str:
+    return f"{holder}: {mapper.get('name')} ({mapper.get('protocolMapper')})"
+
+
+def foreign_mappers(client_mappers: list[dict[str, Any]], scopes: dict[str, dict[str, Any]]) -> list[str]:
+    """Every docker-v2 mapper other than our one access mapper that Keycloak would run for this client's tokens: on
+    the client itself (a second copy of ours included) and in its client scopes (name -> representation).
+    Keycloak orders mappers of equal priority arbitrarily, and "Allow All" clears what ours computed."""
+    docker = [m for m in client_mappers if m.get("protocol") == PROTOCOL]
+    ours = next((i for i, m in enumerate(docker) if m.get("protocolMapper") == MAPPER_ID), None)
+    found = [describe_mapper(m, "client") for i, m in enumerate(docker) if i != ours]
+    for name, scope in sorted(scopes.items()):
+        found += [describe_mapper(m, f"client scope {name}") for m in scope.get("protocolMappers") or []
+                  if m.get("protocol", scope.get("protocol")) == PROTOCOL]
+    return sorted(found)
 
 
 def is_owned_by(client: dict[str, Any], owner_token: Optional[str]) -> bool:
@@ -64,21 +92,28 @@ class DockerV2ClientProvider(ResourceProvider):
                                  f"{client.get('protocol')}; expected {PROTOCOL}: delete or rename it")
             client_uuid = client["id"]
             admin.call("PUT", f"{path}/{client_uuid}", json=owned_representation(client, props, owner_token))
-        else:
-            response = admin.call("POST", path, json=owned_representation({}, props, owner_token), expect=(201,))
-            client_uuid = response.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
-        self._ensure_access_mapper(admin, f"{path}/{client_uuid}", props["access_mode"])
-        return CreateResult(client_uuid, {**props, "owner_token": owner_token,
-                                          **self._observed(admin, path, client_uuid)})
+            self._ensure_access_mapper(admin, f"{path}/{client_uuid}", props["access_mode"])
+            return CreateResult(client_uuid, {**props, "owner_token": owner_token,
+                                              **self._observed(admin, path, client_uuid)})
+        # Created with our mapper in the same request, so Keycloak never attaches its "Allow All" to it; if anything
+        # after the POST fails, the client goes again: a half-made client outside the state would grant everything.
+        body = {**owned_representation({}, props, owner_token), "protocolMappers": [access_mapper(props["access_mode"])]}
+        response = admin.call("POST", path, json=body, expect=(201,))
+        client_uuid = response.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+        try:
+            self._ensure_access_mapper(admin, f"{path}/{client_uuid}", props["access_mode"])
+            observed = self._observed(admin, path, client_uuid)
+        except BaseException:
+            admin.call("DELETE", f"{path}/{client_uuid}", expect=(204, 404))
+            raise
+        return CreateResult(client_uuid, {**props, "owner_token": owner_token, **observed})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         admin, path = admin_from(props), _clients_path(props["realm"])
         response = admin.call("GET", f"{path}/{id_}", expect=(200, 404))
         if response.status_code == 404:
             return gone()
-        state = {**props, **self._from_server(response.json()),
-                 "access_mode": self._access_mode(admin, f"{path}/{id_}")}
-        return ReadResult(id_, state)
+        return ReadResult(id_, {**props, **self._observed(admin, path, id_, response.json())})
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = ["realm"] if olds.get("realm") != news.get("realm") else []
@@ -106,8 +141,17 @@ class DockerV2ClientProvider(ResourceProvider):
                 "description": client.get("description") or "", "enabled": bool(client.get("enabled")),
                 "protocol": client.get("protocol")}
 
-    def _observed(self, admin: KeycloakAdmin, path: str, client_uuid: str) -> dict[str, Any]:
-        return self._from_server(admin.call("GET", f"{path}/{client_uuid}").json())
+    def _observed(self, admin: KeycloakAdmin, path: str, client_uuid: str,
+                  client: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+        """The client as Keycloak has it: its fields, its access mapper's mode ("" when gone: the next `up` adds it)
+        and every other mapper that would shape its tokens."""
+        client = client or admin.call("GET", f"{path}/{client_uuid}").json()
+        mappers = admin.call("GET", f"{path}/{client_uuid}/protocol-mappers/models").json()
+        return {**self._from_server(client),
+                "access_mode": next((mode_of(m) for m in mappers if m.get("protocolMapper") == MAPPER_ID), ""),
+                "default_access": (client.get("attributes") or {}).get(DEFAULT_ACCESS_ATTRIBUTE, ""),
+                "foreign_mappers": foreign_mappers(mappers, {scope.get("name", scope["id"]): scope for _, scope in
+                                                             self._scope_links(admin, f"{path}/{client_uuid}")})}
 
     @staticmethod
     def _ensure_access_mapper(admin: KeycloakAdmin, client_path: str, mode: str) -> None:
@@ -118,26 +162,35 @@ class DockerV2ClientProvider(ResourceProvider):
         ours = [m for m in mappers if m.get("protocolMapper") == MAPPER_ID]
         if not ours:
             try:
-                admin.call("POST", models, expect=(201,), json={
-                    "name": MAPPER_NAME, "protocol": PROTOCOL, "protocolMapper": MAPPER_ID, "config": {MAPPER_MODE: mode}})
+                admin.call("POST", models, expect=(201,), json=access_mapper(mode))
             except KeycloakApiError as error:
                 if error.status not in (400, 404):
                     raise
-                raise ValueError(f"Keycloak has no docker-v2 mapper {MAPPER_ID}: the keycloak-registry extension is not "
-                                 f"loaded (expected in /opt/keycloak/providers from the keycloak-extensions ConfigMap); "
-                                 f"Keycloak said: {error}") from error
+                raise DockerV2ClientProvider._missing_extension(error) from error
         elif mode_of(ours[0]) != mode:
             admin.call("PUT", f"{models}/{ours[0]['id']}",
                        json={**ours[0], "config": {**(ours[0].get("config") or {}), MAPPER_MODE: mode}})
         for mapper in mappers:
             if (mapper.get("protocol") == PROTOCOL and mapper.get("protocolMapper") != MAPPER_ID) or mapper in ours[1:]:
                 admin.call("DELETE", f"{models}/{mapper['id']}", expect=(204, 404))
+        for kind, scope in DockerV2ClientProvider._scope_links(admin, client_path):
+            if any(m.get("protocol", scope.get("protocol")) == PROTOCOL for m in scope.get("protocolMappers") or []):
+                admin.call("DELETE", f"{client_path}/{kind}/{scope['id']}", expect=(204, 404))
 
     @staticmethod
-    def _access_mode(admin: KeycloakAdmin, client_path: str) -> str:
-        """The mode of the client's access mapper as Keycloak has it; "" when it is gone (the next `up` adds it)."""
-        mappers = admin.call("GET", f"{client_path}/protocol-mappers/models").json()
-        return next((mode_of(m) for m in mappers if m.get("protocolMapper") == MAPPER_ID), "")
+    def _scope_links(admin: KeycloakAdmin, client_path: str) -> list[tuple[str, dict[str, Any]]]:
+        """(link kind, full scope representation) of every client scope linked to the client, default or optional."""
+        realm_path, links = client_path.split("/clients/")[0], []
+        for kind in ("default-client-scopes", "optional-client-scopes"):
+            for link in admin.call("GET", f"{client_path}/{kind}").json():
+                links.append((kind, admin.call("GET", f"{realm_path}/client-scopes/{link['id']}").json()))
+        return links
+
+    @staticmethod
+    def _missing_extension(error: KeycloakApiError) -> ValueError:
+        return ValueError(f"Keycloak has no docker-v2 mapper {MAPPER_ID}: the keycloak-registry extension is not "
+                          f"loaded (expected in /opt/keycloak/providers from the keycloak-extensions ConfigMap); "
+                          f"Keycloak said: {error}")
 
 
 def mode_of(mapper: dict[str, Any]) -> str:
@@ -152,15 +205,18 @@ class DockerV2Client(Resource):
     realm: pulumi.Output[str]
     protocol: pulumi.Output[str]
     access_mode: pulumi.Output[str]  # how its access mapper grants: allow-all or client-roles
+    default_access: pulumi.Output[str]  # what every member may do beyond the rules: all, pull or none
+    foreign_mappers: pulumi.Output[list]  # other docker-v2 mappers found on the client or its scopes (drift)
 
     def __init__(self, name: str, *, server_url: pulumi.Input[str], admin_username: pulumi.Input[str],
                  admin_password: pulumi.Input[str], realm: pulumi.Input[str], client_id: pulumi.Input[str],
-                 access_mode: pulumi.Input[str], description: pulumi.Input[str] = "", enabled: pulumi.Input[bool] = True,
+                 access_mode: pulumi.Input[str], default_access: pulumi.Input[str], description: pulumi.Input[str] = "",
+                 enabled: pulumi.Input[bool] = True,
                  ca_certificate: pulumi.Input[str] = "", opts: Optional[pulumi.ResourceOptions] = None):
         secret_outputs = pulumi.ResourceOptions(additional_secret_outputs=["admin_password"])
         super().__init__(DockerV2ClientProvider(), name, {
             "server_url": server_url, "admin_username": admin_username, "admin_password": pulumi.Output.secret(admin_password),
             "ca_certificate": ca_certificate,
             "realm": realm, "client_id": client_id, "name": client_id, "description": description, "enabled": enabled,
-            "access_mode": access_mode, "protocol": None,
+            "access_mode": access_mode, "default_access": default_access, "foreign_mappers": [], "protocol": None,
         }, pulumi.ResourceOptions.merge(secret_outputs, opts))

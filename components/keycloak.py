@@ -130,8 +130,11 @@ class Keycloak(pulumi.ComponentResource):
         self.service = kube.service(NAME, ns, kube.KEYCLOAK, SERVICE_PORT, listen.http_port, kc.exposure, self)
         self.ingress = kube.ingress(NAME, ns, kube.KEYCLOAK, NAME, SERVICE_PORT, kc.exposure, self)
 
-        # Readiness gate: unknown until the Deployment reports ready (unknown throughout the preview of a new
-        # stack), so a provider configured from it never logs in to a Keycloak that does not exist yet.
-        self.admin_url = pulumi.Output.all(self.deployment.status, self.service.metadata).apply(lambda _: kc.admin_url)
+        # Readiness gate: in `up`, known once the Deployment reports ready, so a provider configured from it never
+        # logs in to a Keycloak that does not exist yet. In a preview, known once the Deployment exists (its id is
+        # unknown only when it is created or replaced): a preview of a change to a running Keycloak then diffs what
+        # reads from Keycloak against Keycloak, instead of listing every such resource as changing.
+        gate = self.deployment.id if pulumi.runtime.is_dry_run() else self.deployment.status
+        self.admin_url = pulumi.Output.all(gate, self.service.metadata).apply(lambda _: kc.admin_url)
         self.public_url = kc.public_url
         self.register_outputs({"adminUrl": self.admin_url, "publicUrl": kc.public_url})

@@ -5,8 +5,12 @@ It holds plain values only (no session), so objects that keep one survive Pulumi
 
 from __future__ import annotations
 
+import atexit
 import hashlib
+import os
+import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -26,14 +30,37 @@ class KeycloakApiError(RuntimeError):
         super().__init__(f"Keycloak admin API {method} {url} answered {status}: {body.strip()[:500] or '(empty body)'}")
 
 
+_ca_lock = threading.Lock()
+_ca_files: dict[str, Path] = {}  # sha256 of a PEM bundle -> its file in this process's private directory
+_ca_directory: Optional[Path] = None
+
+
 def tls_verify(ca_certificate: str) -> Union[bool, str]:
-    """requests' ``verify``: the system's CAs, or a file holding the given PEM bundle (written once per content)."""
+    """requests' ``verify``: the system's CAs, or a file holding exactly the given PEM bundle. The file lives in
+    a directory only this process made (0700), so no other user can plant a CA, and appears complete or not at all."""
     if not ca_certificate:
         return True
-    path = Path(tempfile.gettempdir()) / f"keycloak-registry-ca-{hashlib.sha256(ca_certificate.encode()).hexdigest()[:16]}.pem"
-    if not path.exists():
-        path.write_text(ca_certificate)
+    data = ca_certificate.encode()
+    digest = hashlib.sha256(data).hexdigest()
+    with _ca_lock:
+        path = _ca_files.get(digest)
+        if path is None or not path.is_file() or path.read_bytes() != data:
+            path = _private_directory() / f"{digest}.pem"
+            fd, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+            os.replace(temporary, path)
+            _ca_files[digest] = path
     return str(path)
+
+
+def _private_directory() -> Path:
+    """This process's own directory for CA files (mkdtemp: mode 0700, a fresh name), removed at exit."""
+    global _ca_directory
+    if _ca_directory is None or not _ca_directory.is_dir():
+        _ca_directory = Path(tempfile.mkdtemp(prefix="keycloak-registry-ca-"))
+        atexit.register(shutil.rmtree, _ca_directory, ignore_errors=True)
+    return _ca_directory
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,9 @@ JAR = SOURCE_DIR / JAR_NAME
 # The docker-v2 protocol mapper the jar adds (RepositoryAccessMapper.PROVIDER_ID; a unit test keeps them equal).
 MAPPER_ID = "keycloak-registry-repository-access"
 MAPPER_MODE = "mode"  # its one config key: settings.ACCESS_ALLOW_ALL or settings.ACCESS_CLIENT_ROLES
+# The docker flow's member gate the jar adds (MemberGateAuthenticatorFactory.PROVIDER_ID and ROLE).
+MEMBER_GATE_ID = "keycloak-registry-member-gate"
+MEMBER_GATE_ROLE = "role"
 CONFIG_MAP = "keycloak-extensions"
 VOLUME = "extensions"
 

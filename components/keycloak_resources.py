@@ -13,7 +13,7 @@ every method builds its own ``KeycloakAdmin`` from the (secret) inputs.
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional, TypeVar
 from urllib.parse import quote
 
 import pulumi
@@ -51,9 +51,19 @@ class AdminLoginError(RuntimeError):
     """Keycloak does not accept the admin credentials the program is configured with."""
 
 
+class AdminLoginsRefused(Exception):
+    """Keycloak refused every login tried; it answered, so waiting would not help."""
+
+
 BOOTSTRAP_HINT = ("KC_BOOTSTRAP_ADMIN_* only takes effect when Keycloak first creates its master realm: if its "
                   "database already existed, set keycloakAdminUsername/keycloakAdminPassword to the admin it has, "
                   "then change them in config (this program rotates them through the admin API)")
+# State key: master's editUsernameAllowed as the program found it (a rename turns it on for one call only, and
+# a later update turns it off again if an interrupted rename left it on).
+EDIT_USERNAME_ALLOWED_BEFORE = "master_edit_username_allowed"
+ADMIN_DIFF_FIELDS = ("server_url", "username", "password", "ca_certificate")
+
+T = TypeVar("T")
 
 
 def wait_for_login(admin: KeycloakAdmin, seconds: float) -> None:
@@ -71,30 +81,82 @@ def wait_for_login(admin: KeycloakAdmin, seconds: float) -> None:
         time.sleep(LOGIN_RETRY_SECONDS)
 
 
-def rotate_admin(session: AdminSession, old_username: str, new_username: str, new_password: Optional[str]) -> None:
-    """Rename the master admin and/or reset its password (None: keep it), in a session logged in as that admin."""
-    users = session.call("GET", f"/{ADMIN_REALM}/users", params={"username": old_username, "exact": "true"}).json()
+def login_candidates(olds: dict[str, Any], news: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every (username, password) the master admin can have while a rotation from ``olds`` to ``news`` is done,
+    not started, or interrupted between its two steps, most likely first: done, not started, password reset but
+    not renamed (this version's order), renamed but not reset (what earlier versions, renaming first, left)."""
+    old, new = (olds["username"], olds["password"]), (news["username"], news["password"])
+    return list(dict.fromkeys([new, old, (old[0], new[1]), (new[0], old[1])]))
+
+
+def refused(error: KeycloakApiError) -> bool:
+    """Keycloak's token endpoint turned the credentials down (401; 400 invalid_grant for a disabled user), as
+    opposed to an answer from something in front of it or from a Keycloak still starting."""
+    return error.status == 401 or (error.status == 400 and "invalid_grant" in str(error))
+
+
+def first_accepted(candidates: list[tuple[str, str]], login: Callable[[str, str], T]) -> tuple[str, str, T]:
+    """Log in with the first candidate Keycloak accepts: (username, password, what ``login`` returned).
+    AdminLoginsRefused when it refuses each; other errors (Keycloak unreachable or starting) propagate."""
+    refusals = []
+    for username, password in candidates:
+        try:
+            return username, password, login(username, password)
+        except KeycloakApiError as error:
+            if not refused(error):
+                raise
+            refusals.append(f"{username!r}: {error.status}")
+    raise AdminLoginsRefused(", ".join(refusals))
+
+
+def missing_steps(current: tuple[str, str], target: tuple[str, str]) -> list[str]:
+    """What a rotation from the admin's live (username, password) to ``target`` still has to do, in order: the
+    password first, so an interruption leaves the old name with the new password (the old name still finds the
+    user), never a renamed admin only the previous password opens."""
+    return (["reset-password"] if current[1] != target[1] else []) + (["rename"] if current[0] != target[0] else [])
+
+
+def rotate_admin(session: AdminSession, current: tuple[str, str], target: tuple[str, str],
+                 edit_username_allowed_before: bool = False) -> None:
+    """Finish whatever rotation from ``current`` (the login ``session`` holds) to ``target`` still needs: reset the
+    password, then rename; and turn master's editUsernameAllowed back off if an interrupted rename left it on."""
+    steps = missing_steps(current, target)
+    if not steps:
+        restore_edit_username(session, edit_username_allowed_before)
+        return
+    users = session.call("GET", f"/{ADMIN_REALM}/users", params={"username": current[0], "exact": "true"}).json()
     user_path = f"/{ADMIN_REALM}/users/{users[0]['id']}"
-    if new_username != old_username:
-        _rename_user(session, user_path, new_username)
-    if new_password is not None:
+    if "reset-password" in steps:
         session.call("PUT", f"{user_path}/reset-password",
-                     json={"type": "password", "value": new_password, "temporary": False})
+                     json={"type": "password", "value": target[1], "temporary": False})
+    if "rename" in steps:
+        _rename_user(session, user_path, target[0], edit_username_allowed_before)
+    else:
+        restore_edit_username(session, edit_username_allowed_before)
 
 
-def _rename_user(session: AdminSession, user_path: str, new_username: str) -> None:
+def _rename_user(session: AdminSession, user_path: str, new_username: str, allowed_before: bool) -> None:
     """Usernames in master are read-only (editUsernameAllowed false), even for the admin API: allow edits
-    for the rename only."""
+    for the rename only, and turn them off again afterwards unless they were on before the program came."""
     realm_path = f"/{ADMIN_REALM}"
-    editable = session.call("GET", realm_path).json().get("editUsernameAllowed")
-    if not editable:
+    if not session.call("GET", realm_path).json().get("editUsernameAllowed"):
         session.call("PUT", realm_path, json={"editUsernameAllowed": True})
     try:
         user = session.call("GET", user_path).json()
         session.call("PUT", user_path, json={**user, "username": new_username})
     finally:
-        if not editable:
+        if not allowed_before:  # if this fails too, the next update finds it on and turns it off
             session.call("PUT", realm_path, json={"editUsernameAllowed": False})
+
+
+def edit_username_allowed(session: AdminSession) -> bool:
+    return bool(session.call("GET", f"/{ADMIN_REALM}").json().get("editUsernameAllowed"))
+
+
+def restore_edit_username(session: AdminSession, allowed_before: bool) -> None:
+    """Turn master's editUsernameAllowed off if it is on though it was off before the program renamed anything."""
+    if not allowed_before and edit_username_allowed(session):
+        session.call("PUT", f"/{ADMIN_REALM}", json={"editUsernameAllowed": False})
 
 
 def accepted(props: dict[str, Any]) -> dict[str, Any]:
@@ -116,8 +178,35 @@ def _accepts(admin: KeycloakAdmin) -> bool:
         return False
 
 
+def _login_first(olds: dict[str, Any], news: dict[str, Any], seconds: float) -> tuple[str, str, AdminSession]:
+    """Log in (with the new URL and CA) as whichever candidate admin Keycloak accepts; wait for at most ``seconds``
+    while Keycloak is unreachable or starting, but not once it has refused every candidate."""
+    def login(username: str, password: str) -> AdminSession:
+        return _admin_as(news["server_url"], {**news, "username": username, "password": password}).login()
+    base_url = news["server_url"].rstrip("/")
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return first_accepted(login_candidates(olds, news), login)
+        except AdminLoginsRefused as refused:
+            raise AdminLoginError(
+                f"Keycloak at {base_url} accepts neither the new admin login {news['username']!r} nor the previous "
+                f"one {olds['username']!r}, nor a mix of their usernames and passwords ({refused}). "
+                f"{BOOTSTRAP_HINT}") from refused
+        except (KeycloakApiError, requests.RequestException) as error:
+            if time.monotonic() >= deadline:
+                raise AdminLoginError(f"Keycloak at {base_url} did not accept an admin login within {seconds:g}s; "
+                                      f"last answer: {error}. {BOOTSTRAP_HINT}") from error
+        time.sleep(LOGIN_RETRY_SECONDS)
+
+
+def _string(value: Any) -> str:
+    return value or ""
+
+
 class KeycloakAdminCredentialsProvider(ResourceProvider):
-    """Create waits until Keycloak accepts the credentials; update carries changed ones to Keycloak."""
+    """Create waits until Keycloak accepts the credentials; update carries changed ones (and a changed URL or CA)
+    to Keycloak, finishing a rotation an earlier update left half done."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         admin = _admin_as(props["server_url"], props)
@@ -125,31 +214,27 @@ class KeycloakAdminCredentialsProvider(ResourceProvider):
         with admin.login() as session:
             users = session.call("GET", f"/{ADMIN_REALM}/users",
                                  params={"username": props["username"], "exact": "true"}).json()
-        return CreateResult(users[0]["id"], accepted(props))
+            allowed = edit_username_allowed(session)
+        return CreateResult(users[0]["id"], {**accepted(props), EDIT_USERNAME_ALLOWED_BEFORE: allowed})
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        return DiffResult(changes=bool(changed_fields(olds, news, ("server_url", "username", "password"))))
+        """The CA counts: the dynamic resources take it from this resource's output, which only an update renews."""
+        return DiffResult(changes=any(_string(olds.get(k)) != _string(news.get(k)) for k in ADMIN_DIFF_FIELDS))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        new = _admin_as(news["server_url"], news)
-        password_changed = olds["password"] != news["password"]
-        if olds["username"] == news["username"] and not password_changed:
-            wait_for_login(new, float(news["wait_seconds"]))  # only the URL changed
-            return UpdateResult(accepted(news))
-        if _accepts(new):  # rotated by an earlier, interrupted update, or an admin that exists already
-            return UpdateResult(accepted(news))
-        try:
-            session = _admin_as(news["server_url"], olds).login()
-        except KeycloakApiError as old_refused:
-            raise AdminLoginError(
-                f"Keycloak at {new.base_url} accepts neither the new admin login {news['username']!r} nor the "
-                f"previous one {olds['username']!r} ({old_refused}). {BOOTSTRAP_HINT}") from old_refused
+        """Log in (new URL, new CA) with whichever of the old and new usernames and passwords Keycloak accepts, then
+        do what is missing. State written before this was recorded counts as editUsernameAllowed off (Keycloak's
+        default for master)."""
+        allowed_before = bool(olds.get(EDIT_USERNAME_ALLOWED_BEFORE))
+        target = (news["username"], news["password"])
+        username, password, session = _login_first(olds, news, float(news["wait_seconds"]))
         with session:
-            rotate_admin(session, olds["username"], news["username"], news["password"] if password_changed else None)
-        if not _accepts(new):
+            rotate_admin(session, (username, password), target, allowed_before)
+        new = _admin_as(news["server_url"], news)
+        if (username, password) != target and not _accepts(new):
             raise AdminLoginError(f"Keycloak at {new.base_url} changed the admin to {news['username']!r} but does "
                                   f"not accept the new login")
-        return UpdateResult(accepted(news))
+        return UpdateResult({**accepted(news), EDIT_USERNAME_ALLOWED_BEFORE: allowed_before})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         """The admin stays: without it nothing could manage Keycloak."""
@@ -158,7 +243,9 @@ class KeycloakAdminCredentialsProvider(ResourceProvider):
 class KeycloakAdminCredentials(Resource):
     """The master-realm admin the program logs in as. The ``accepted_*`` outputs are not inputs: they are unknown
     in the preview of a change and set only once Keycloak accepts the new login, so whatever logs in with them
-    (the provider, the dynamic resources) switches after the rotation and never tries the new login before it."""
+    (the provider, the dynamic resources) switches after the rotation and never tries the new login before it.
+    ``ca_certificate`` is an output too, renewed by the update a changed CA causes, so every dynamic resource
+    trusts the new CA in the same `up` as the keycloak provider."""
 
     accepted_url: pulumi.Output[str]
     accepted_username: pulumi.Output[str]
@@ -213,7 +300,12 @@ class KeycloakRealmProvider(ResourceProvider):
                 f"realm {props['realm']} already exists in Keycloak at {admin.base_url}; this program creates its "
                 f"realm and never takes over an existing one (it holds users): delete that realm, or set "
                 f"keycloak-registry:realm to another name")
-        live = admin.call("GET", f"/{quote(props['realm'])}").json()
+        # Created: if reading it back fails, it goes again, or every later `up` would stop at "already exists".
+        try:
+            live = admin.call("GET", f"/{quote(props['realm'])}").json()
+        except BaseException:
+            admin.call("DELETE", f"/{quote(props['realm'])}", expect=(204, 404))
+            raise
         return CreateResult(props["realm"], {**props, **_realm_state(live)})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -268,7 +360,9 @@ def _reset_password(props: dict[str, Any]) -> None:
 
 
 class UserPasswordProvider(ResourceProvider):
-    """Sets a user's (non-temporary) password on create and whenever it changes."""
+    """Sets a user's (non-temporary) password on create and whenever it changes. The stack owns the password:
+    read() cannot check it (Keycloak never returns one), so the realm lets users not change it themselves
+    (UPDATE_PASSWORD disabled, no manage-account; see realm.py)."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         _reset_password(props)
@@ -294,7 +388,8 @@ class UserPasswordProvider(ResourceProvider):
 
 
 class UserPassword(Resource):
-    """The password of one realm user; in `pulumi up`, ``password`` resolves only once Keycloak has it."""
+    """The password of one realm user, owned by the stack (change it in config, never in the account console); in
+    `pulumi up`, ``password`` resolves only once Keycloak has it."""
 
     user_id: pulumi.Output[str]
     password: pulumi.Output[str]

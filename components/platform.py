@@ -15,6 +15,7 @@ from .realm import RealmConfiguration
 from .registry import Registry, token_auth
 from .settings import Settings
 from .signing_keys import SigningCertificates
+from .storage_guard import StorageGuard
 
 
 # What render mode leaves out: each needs a live Keycloak (the realm is configured through its admin API, the
@@ -40,16 +41,18 @@ class Platform(pulumi.ComponentResource):
         cluster = k8s.Provider("kubernetes", render_yaml_to_directory=settings.render_dir or None,
                                enable_secret_mutable=True, opts=pulumi.ResourceOptions(parent=self))
         child = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster})
+        # Everything waits for the guard: a change that would delete the data on a claim stops here, unchanged.
+        guard = [] if settings.render_dir else [StorageGuard("storage-guard", settings, opts=pulumi.ResourceOptions(parent=self))]
 
         namespace = k8s.core.v1.Namespace(
             "namespace", metadata=k8s.meta.v1.ObjectMetaArgs(name=settings.namespace, labels={
                 "app.kubernetes.io/part-of": kube.APP,
                 # Baseline admission rejects privileged pods; every workload here meets "restricted".
                 "pod-security.kubernetes.io/enforce": "restricted"}),
-            opts=child)
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=guard)))
         ns = namespace.metadata.name
 
-        db = Database("database", settings.database, ns, opts=child)
+        db = Database("database", settings.database, ns, protect_data=not settings.allow_volume_replacement, opts=child)
         endpoint = DatabaseEndpoint(settings.database.engine, database.service_host(settings.namespace),
                                     settings.database.port, settings.database.name)
         server = Keycloak("keycloak", settings.keycloak, endpoint, db, ns, opts=child)

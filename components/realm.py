@@ -9,13 +9,12 @@ import pulumi_keycloak as keycloak
 
 from . import kube
 from .docker_client import DockerV2Client
+from .keycloak_extension import MEMBER_GATE_ID, MEMBER_GATE_ROLE
 from .keycloak_resources import KeycloakAdminCredentials, KeycloakRealm, UserPassword
 from .passwords import generated_password
-from .settings import RealmSettings, RepositoryGrant
+from .settings import ACCESS_CLIENT_ROLES, RealmSettings, RepositoryGrant
 
 DOCKER_AUTHENTICATOR = "docker-http-basic-authenticator"
-CONDITION_USER_ROLE = "conditional-user-role"
-DENY_ACCESS = "deny-access-authenticator"
 # Keycloak 26 asks users without first/last name and email to complete their profile; HTTP Basic (the
 # docker protocol) cannot answer that, so the login would fail. Registry accounts need no profile.
 VERIFY_PROFILE = "VERIFY_PROFILE"
@@ -27,9 +26,23 @@ def describe(grant: RepositoryGrant) -> str:
     return "; ".join(parts + (["catalog"] if grant.catalog else []))
 
 
-def flow_aliases(realm: RealmSettings) -> tuple[str, str]:
-    """Aliases of the restricted docker flow and of its deny-outsiders sub-flow."""
-    return f"docker auth {realm.group}", f"deny outside {realm.group}"
+def flow_alias(realm: RealmSettings) -> str:
+    """Alias of the restricted docker flow."""
+    return f"docker auth {realm.group}"
+
+
+# Client-role names of the access rules. The ":" cannot occur in a group, team or robot name, so the names of rules,
+# robots and the default grant never collide, whatever the settings name.
+def rule_role(group: str, number: int) -> str:
+    return f"rule:{group}:{number}"
+
+
+def robot_role(robot: str) -> str:
+    return f"robot:{robot}"
+
+
+def default_role(group: str) -> str:
+    return f"default:{group}"
 
 
 class RealmConfiguration(pulumi.ComponentResource):
@@ -59,6 +72,12 @@ class RealmConfiguration(pulumi.ComponentResource):
         realm_id = self.realm.realm  # the name, known once the realm exists
         keycloak.RequiredAction(f"{name}-no-profile-prompt", realm_id=realm_id, alias=VERIFY_PROFILE,
                                 name="Verify Profile", enabled=False, opts=kc)
+        # The stack owns user passwords (userPasswords shows only what Keycloak has): no self-service change, neither
+        # as a required action (which also refuses kc_action=UPDATE_PASSWORD) nor through the account console.
+        keycloak.RequiredAction(f"{name}-no-password-change", realm_id=realm_id, alias="UPDATE_PASSWORD",
+                                name="Update Password", enabled=False, opts=kc)
+        keycloak.DefaultRoles(f"{name}-default-roles", realm_id=realm_id,
+                              default_roles=["offline_access", "uma_authorization", "account/view-profile"], opts=kc)
 
         self.group = keycloak.Group(f"{name}-group", realm_id=realm_id, name=realm.group, opts=kc)
         self.role = keycloak.Role(f"{name}-access-role", realm_id=realm_id, name=realm.access_role,
@@ -83,7 +102,8 @@ class RealmConfiguration(pulumi.ComponentResource):
 
         self.client = DockerV2Client(
             f"{name}-docker-client", **connection, realm=realm_id, client_id=realm.client_id,
-            access_mode=realm.access_mode, description="Container registry token service (docker-v2 protocol)",
+            access_mode=realm.access_mode, default_access=realm.default_access,
+            description="Container registry token service (docker-v2 protocol)",
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.realm]))
         self.access_roles = []
         self._grant_groups(name, realm, realm_id, kc)
@@ -108,13 +128,19 @@ class RealmConfiguration(pulumi.ComponentResource):
         return role
 
     def _grant_groups(self, name: str, realm: RealmSettings, realm_id: pulumi.Output[str], kc: pulumi.ResourceOptions) -> None:
-        """Each group's roles: the access role (registry group; teams inherit it) and one role per rule."""
+        """Each group's roles: the access role (registry group; teams inherit it), the stated default grant of every
+        member (client-roles mode) and one role per rule."""
         roles: dict[str, list[pulumi.Output[str]]] = {realm.group: [self.role.id]}
+        if realm.access_mode == ACCESS_CLIENT_ROLES and realm.default_grant:
+            role = self._access_role(f"{name}-default-access", realm_id, default_role(realm.group),
+                                     f"every member of {realm.group} (defaultAccess {realm.default_access})",
+                                     realm.default_grant, kc)
+            roles[realm.group].append(role.id)
         numbers: dict[str, int] = {}
-        for rule in realm.group_rules:
+        for rule in realm.repository_access:
             held = roles.setdefault(rule.group, [])
             numbers[rule.group] = number = numbers.get(rule.group, 0) + 1
-            role = self._access_role(f"{name}-rule-{rule.group}-{number}", realm_id, f"{rule.group}-rule-{number}",
+            role = self._access_role(f"{name}-rule-{rule.group}-{number}", realm_id, rule_role(rule.group, number),
                                      f"group {rule.group}", rule.grant, kc)
             held.append(role.id)
         groups = {realm.group: self.group, **self.teams}
@@ -126,7 +152,7 @@ class RealmConfiguration(pulumi.ComponentResource):
                    connection: dict, kc: pulumi.ResourceOptions, dynamic: pulumi.ResourceOptions) -> None:
         """A realm user in no group: the access role and its own rule's role, exactly; a generated password."""
         user = keycloak.User(f"{name}-robot-{robot}", realm_id=realm_id, username=robot, enabled=True, opts=kc)
-        role = self._access_role(f"{name}-robot-{robot}-rule", realm_id, f"robot-{robot}", f"robot {robot}", grant, kc)
+        role = self._access_role(f"{name}-robot-{robot}-rule", realm_id, robot_role(robot), f"robot {robot}", grant, kc)
         keycloak.UserRoles(f"{name}-robot-{robot}-roles", realm_id=realm_id, user_id=user.id,
                            role_ids=[self.role.id, role.id], opts=kc)
         password = generated_password(f"{name}-robot-{robot}-password", self, length=32)
@@ -136,28 +162,21 @@ class RealmConfiguration(pulumi.ComponentResource):
 
     def _restrict_docker_flow(self, name: str, realm: RealmSettings, realm_id: pulumi.Output[str],
                               kc: pulumi.ResourceOptions) -> None:
-        """Docker Authenticator, then a conditional sub-flow that denies users without the group's role."""
-        flow_alias, subflow_alias = flow_aliases(realm)
-        flow = keycloak.authentication.Flow(f"{name}-docker-flow", realm_id=realm_id, alias=flow_alias,
+        """Docker Authenticator, then the extension's member gate: it admits only holders of the group's role and
+        fails closed, denying everyone while that role is missing (deleted, or mid-rename) or unconfigured."""
+        flow = keycloak.authentication.Flow(f"{name}-docker-flow", realm_id=realm_id, alias=flow_alias(realm),
                                             provider_id="basic-flow", opts=kc)
         basic_auth = keycloak.authentication.Execution(
             f"{name}-docker-basic-auth", realm_id=realm_id, parent_flow_alias=flow.alias,
             authenticator=DOCKER_AUTHENTICATOR, requirement="REQUIRED", priority=10, opts=kc)
-        subflow = keycloak.authentication.Subflow(
-            f"{name}-deny-outsiders", realm_id=realm_id, parent_flow_alias=flow.alias, alias=subflow_alias,
-            provider_id="basic-flow", requirement="CONDITIONAL", priority=20,
-            opts=pulumi.ResourceOptions.merge(kc, pulumi.ResourceOptions(depends_on=[basic_auth])))
-        condition = keycloak.authentication.Execution(
-            f"{name}-lacks-access-role", realm_id=realm_id, parent_flow_alias=subflow.alias,
-            authenticator=CONDITION_USER_ROLE, requirement="REQUIRED", priority=10, opts=kc)
-        condition_config = keycloak.authentication.ExecutionConfig(
-            f"{name}-lacks-access-role-config", realm_id=realm_id, execution_id=condition.id,
-            alias=f"lacks {realm.access_role}", config={"condUserRole": realm.access_role, "negate": "true"}, opts=kc)
-        deny = keycloak.authentication.Execution(
-            f"{name}-deny-access", realm_id=realm_id, parent_flow_alias=subflow.alias, authenticator=DENY_ACCESS,
+        gate = keycloak.authentication.Execution(
+            f"{name}-member-gate", realm_id=realm_id, parent_flow_alias=flow.alias, authenticator=MEMBER_GATE_ID,
             requirement="REQUIRED", priority=20,
-            opts=pulumi.ResourceOptions.merge(kc, pulumi.ResourceOptions(depends_on=[condition])))
-        # Bound only once complete: without the condition's config, the sub-flow would deny nobody.
+            opts=pulumi.ResourceOptions.merge(kc, pulumi.ResourceOptions(depends_on=[basic_auth])))
+        gate_config = keycloak.authentication.ExecutionConfig(
+            f"{name}-member-gate-config", realm_id=realm_id, execution_id=gate.id,
+            alias="registry member gate", config={MEMBER_GATE_ROLE: self.role.name}, opts=kc)
+        # Bound once complete (an unconfigured gate denies everyone, members too).
         keycloak.authentication.Bindings(
             f"{name}-docker-flow-binding", realm_id=realm_id, docker_authentication_flow=flow.alias,
-            opts=pulumi.ResourceOptions.merge(kc, pulumi.ResourceOptions(depends_on=[deny, condition_config])))
+            opts=pulumi.ResourceOptions.merge(kc, pulumi.ResourceOptions(depends_on=[gate, gate_config])))

@@ -115,7 +115,8 @@ class Registry(pulumi.ComponentResource):
                 spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
                     access_modes=["ReadWriteOnce"], storage_class_name=registry.storage_class or None,
                     resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": registry.storage_size})),
-                opts=child)
+                # Every image lives here: neither replaced nor deleted unless allowVolumeReplacement says so.
+                opts=pulumi.ResourceOptions(parent=self, protect=not settings.allow_volume_replacement))
         self.deployment = self._deployment(registry, ns, config_secret, config_text, claim, signing) if signing else None
         self.service = kube.service(NAME, ns, kube.REGISTRY, HTTP_PORT, HTTP_PORT, registry.exposure, self)
         self.ingress = kube.ingress(NAME, ns, kube.REGISTRY, NAME, HTTP_PORT, registry.exposure, self, annotations={

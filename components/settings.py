@@ -7,6 +7,7 @@ problem, before any resource is registered. Components take ``Settings`` and nev
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass
@@ -27,10 +28,13 @@ SUPPORTED_DATABASE_LINES = {"mysql": ("8.0", "8.4"), "mariadb": ("10.6", "10.11"
 DATABASE_IMAGES = {"mysql": "docker.io/library/mysql", "mariadb": "docker.io/library/mariadb"}
 KEYCLOAK_IMAGE = "quay.io/keycloak/keycloak"
 REGISTRY_IMAGE = "docker.io/library/registry"
+# Bounds of tokenLifespanSeconds (the key's description says why).
+TOKEN_LIFESPAN = (60, 3600)
 
 
 class SettingsError(ValueError):
-    """Invalid stack configuration; the message lists every offending key, its value and the expected form."""
+    """Invalid stack configuration; the message lists every offending key, its value (hidden for secret and
+    unknown keys) and the expected form."""
 
     def __init__(self, problems: list[str]):
         self.problems = problems
@@ -70,10 +74,18 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("restrictToGroup", "boolean", True, "Deny registry tokens to realm users outside the group."),
     ConfigKey("users", "array", ["developer"], "Usernames created in the realm and added to the group."),
     ConfigKey("teams", "array", [], "Groups inside group, each {name, members}; members come from users. repositoryAccess rules name them.", items="object"),
-    ConfigKey("repositoryAccess", "array", [], "Per-repository rules, each {group, repositories: [glob], actions: [pull, push, delete or *], catalog: bool}; empty = members of group may do everything (see Repository access).", items="object"),
+    ConfigKey("repositoryAccess", "array", [], "Per-repository rules, each {group, repositories: [glob], actions: "
+              "[pull, push, delete or *], catalog: bool}; what members of group may do beyond them is defaultAccess "
+              "(see Repository access).", items="object"),
+    ConfigKey("defaultAccess", "string", "", "What every member of group (teams included) may do on repositories "
+              "beyond the repositoryAccess rules: all, pull or none. Required, so access is never inferred from an "
+              "absent key; all = the behaviour without rules."),
     ConfigKey("robots", "array", [], "Non-human accounts, each {name, repositories: [glob], actions: [...], catalog: bool}, with generated passwords (output robotPasswords).", items="object"),
     ConfigKey("userPasswords", "string", "", "Secret JSON object username -> password; users not listed get generated passwords.", secret=True),
-    ConfigKey("tokenLifespanSeconds", "integer", 300, "Lifetime of registry tokens (realm access-token lifespan)."),
+    ConfigKey("tokenLifespanSeconds", "integer", 300, "Lifetime of registry tokens (realm access-token lifespan), "
+              "60 to 3600: a token is a bearer credential that cannot be revoked before it expires, and docker "
+              "clients fetch a new one for every operation, so a short one costs nothing; 3600 covers slow pushes, "
+              "60 outlives one request."),
     ConfigKey("registryVersion", "string", REGISTRY_VERSION, f"Registry image tag: the 3.x line or 2.8.x (e.g. {REGISTRY_LEGACY_VERSION})."),
     ConfigKey("registryPublicUrl", "string", "", "URL clients use for the registry, e.g. https://registry.example.com. Required."),
     ConfigKey("registryServiceType", "string", "ClusterIP", "Registry Service type: ClusterIP or NodePort."),
@@ -83,6 +95,9 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("registryStorage", "string", "filesystem", "Blob storage: filesystem (PVC) or s3."),
     ConfigKey("registryStorageSize", "string", "20Gi", "Size of the registry PVC (filesystem storage)."),
     ConfigKey("registryStorageClass", "string", "", "StorageClass of the registry PVC; empty = cluster default."),
+    ConfigKey("allowVolumeReplacement", "boolean", False, "true lets a change that replaces the database or "
+              "registry claim (storage class, namespace, databaseEngine) go ahead — their data is deleted; leave "
+              "false except for a planned migration (see Storage)."),
     ConfigKey("s3Bucket", "string", "", "S3 bucket (registryStorage s3)."),
     ConfigKey("s3Region", "string", "us-east-1", "S3 region (registryStorage s3)."),
     ConfigKey("s3Endpoint", "string", "", "S3-compatible endpoint URL; empty = AWS."),
@@ -238,6 +253,9 @@ class Robot:
 ACCESS_ALLOW_ALL = "allow-all"
 ACCESS_CLIENT_ROLES = "client-roles"
 EVERYTHING = RepositoryGrant(("*",), ("*",), catalog=True)
+# defaultAccess: what every member of the group may do beyond the rules.
+DEFAULT_GRANTS: dict[str, Optional[RepositoryGrant]] = {
+    "all": EVERYTHING, "pull": RepositoryGrant(("*",), ("pull",), catalog=True), "none": None}
 
 
 @dataclass(frozen=True)
@@ -249,6 +267,7 @@ class RealmSettings:
     users: tuple[str, ...]
     user_passwords: Mapping[str, str]  # given passwords; the rest are generated
     token_lifespan_seconds: int
+    default_access: str  # all | pull | none: what every member of the group may do beyond the rules
     teams: tuple[Team, ...] = ()
     repository_access: tuple[GroupRule, ...] = ()
     robots: tuple[Robot, ...] = ()
@@ -260,19 +279,27 @@ class RealmSettings:
 
     @property
     def access_mode(self) -> str:
-        """allow-all (today's behaviour) until rules or robots are declared."""
-        return ACCESS_CLIENT_ROLES if self.repository_access or self.robots else ACCESS_ALLOW_ALL
+        """allow-all only when the group may do everything and nothing else is declared."""
+        if self.default_access == "all" and not self.repository_access and not self.robots:
+            return ACCESS_ALLOW_ALL
+        return ACCESS_CLIENT_ROLES
+
+    @property
+    def default_grant(self) -> Optional[RepositoryGrant]:
+        """The group's implicit rule stated by defaultAccess; None for none."""
+        return DEFAULT_GRANTS[self.default_access]
 
     @property
     def group_rules(self) -> tuple[GroupRule, ...]:
-        """The rules Keycloak gets: the declared ones; with robots alone, the group keeps everything."""
-        if self.robots and not self.repository_access:
-            return (GroupRule(self.group, EVERYTHING),)
-        return self.repository_access
+        """The rules Keycloak gets in client-roles mode: the group's implicit rule first, then the declared ones."""
+        if self.access_mode == ACCESS_ALLOW_ALL:
+            return ()
+        implicit = (GroupRule(self.group, self.default_grant),) if self.default_grant else ()
+        return implicit + self.repository_access
 
     def access_summary(self) -> dict[str, Any]:
         """Who may do what, as Keycloak enforces it: a stack output for audits and for other stacks."""
-        return {"mode": self.access_mode,
+        return {"mode": self.access_mode, "defaultAccess": self.default_access,
                 "groups": [{"group": rule.group, **rule.grant.summary()} for rule in self.group_rules],
                 "robots": [{"robot": robot.name, **robot.grant.summary()} for robot in self.robots],
                 "teams": {team.name: list(team.members) for team in self.teams}}
@@ -325,6 +352,7 @@ class Settings:
     keycloak: KeycloakSettings
     realm: RealmSettings
     registry: RegistrySettings
+    allow_volume_replacement: bool = False  # whether a change may replace (and so empty) a data volume
 
 
 # --- parsing -------------------------------------------------------------------------------------
@@ -342,17 +370,30 @@ ROLE_ATTRIBUTE_LENGTH = 255  # Keycloak's limit for one attribute value: a rule'
 # A repository name (lower-case path components) in which * and ? may stand for characters.
 REPOSITORY_GLOB = re.compile(r"^(?!/)(?!.*//)[a-z0-9._/*?-]{1,255}(?<!/)$")
 MIN_PASSWORD_LENGTH = 12
+URL_FORM = "an http(s) base URL without path, e.g. https://auth.example.com"
+# Up to the last @: a password may hold unencoded / ? or #, and a base URL needs no @ anywhere.
+USERINFO = re.compile(r"^([^/]*//)?.*@")
+DEFAULT_ACCESS = tuple(DEFAULT_GRANTS)
 
 
 class _Problems:
-    """Collects every problem so the user sees them all at once."""
+    """Collects every problem so the user sees them all at once. Never shows a value given as a secret or
+    declared secret: the engine masks a secret's plain form in output, not its JSON-escaped form."""
 
-    def __init__(self) -> None:
+    def __init__(self, secret_keys: frozenset[str]) -> None:
         self.items: list[str] = []
+        self.secret_keys = secret_keys
 
     def add(self, key: str, value: Any, expected: str) -> None:
-        shown = "<secret>" if KEYS_BY_NAME.get(key, ConfigKey(key, "", None, "")).secret else json.dumps(value)
-        self.items.append(f"{PROJECT}:{key} = {shown}: expected {expected}")
+        hidden = key in self.secret_keys or key in KEYS_BY_NAME and KEYS_BY_NAME[key].secret
+        self.items.append(f"{PROJECT}:{key} = {'<secret>' if hidden else json.dumps(value)}: expected {expected}")
+
+    def unknown(self, key: str) -> None:
+        """A key no one declared: perhaps a misspelled secret, so its value is never shown."""
+        close = difflib.get_close_matches(key, KEYS_BY_NAME, n=1)
+        advice = REMOVED_KEYS.get(key) or (f"no such key; did you mean {close[0]}?" if close else
+                                           "no such key; known keys are listed in Pulumi.yaml")
+        self.items.append(f"{PROJECT}:{key} = (value hidden): {advice}")
 
 
 def _convert(key: ConfigKey, raw: Optional[str], problems: _Problems) -> Any:
@@ -380,9 +421,23 @@ def _convert(key: ConfigKey, raw: Optional[str], problems: _Problems) -> Any:
 def _url(problems: _Problems, key: str, value: str, required: bool) -> str:
     if not value and not required:
         return ""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") or parts.query:
-        problems.add(key, value, "an http(s) base URL without path, e.g. https://auth.example.com")
+    faults = []
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # an unbalanced [ around an IPv6 host
+        parts = urlsplit("")
+    try:
+        if parts.port == 0:  # .port raises for 99999 or a name, not for 0
+            raise ValueError
+    except ValueError:
+        faults.append("a port between 1 and 65535")
+    if "@" in value:
+        faults.append("no user or password in it (credentials belong in secret keys)")
+    if "#" in value:
+        faults.append("no #fragment")
+    if faults or parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") \
+            or parts.query:
+        problems.add(key, USERINFO.sub(r"\1***@", value), "; ".join([URL_FORM, *faults]))
     return value.rstrip("/")
 
 
@@ -390,6 +445,12 @@ def _version(problems: _Problems, key: str, value: str, lines: tuple[str, ...], 
     match = SEMVER.match(value)
     if not match or f"{match.group(1)}.{match.group(2)}" not in lines and match.group(1) not in lines:
         problems.add(key, value, form)
+    return value
+
+
+def _within(problems: _Problems, key: str, value: int, bounds: tuple[int, int], unit: str) -> int:
+    if not bounds[0] <= value <= bounds[1]:
+        problems.add(key, value, f"between {bounds[0]} and {bounds[1]} {unit}")
     return value
 
 
@@ -557,9 +618,9 @@ def parse_settings(raw: Mapping[str, str], secret_keys: frozenset[str] = frozens
 
     ``secret_keys`` names the keys stored as secrets; a secret key set in plain text is an error.
     """
-    problems = _Problems()
+    problems = _Problems(secret_keys)
     for name in sorted(set(raw) - set(KEYS_BY_NAME)):
-        problems.add(name, raw[name], REMOVED_KEYS.get(name, "no such key; known keys are listed in Pulumi.yaml"))
+        problems.unknown(name)
     for name in sorted(raw):
         key = KEYS_BY_NAME.get(name)
         if key and key.secret and raw[name] and name not in secret_keys:
@@ -600,6 +661,11 @@ def parse_settings(raw: Mapping[str, str], secret_keys: frozenset[str] = frozens
     if admin_username in users:
         problems.add("users", values["users"], f"realm users other than the master-realm admin {admin_username}")
     teams = _teams(problems, values["teams"], group, users)
+    default_access = values["defaultAccess"]
+    if default_access not in DEFAULT_ACCESS:
+        problems.add("defaultAccess", default_access,
+                     f"all, pull or none: what every member of {group} may do beyond the repositoryAccess rules "
+                     "(all = today's behaviour without rules)")
     repository_access = _repository_access(problems, values["repositoryAccess"], (group, *(t.name for t in teams)))
     robots = _robots(problems, values["robots"], (*users, admin_username))
 
@@ -635,11 +701,13 @@ def parse_settings(raw: Mapping[str, str], secret_keys: frozenset[str] = frozens
                                   _ca_certificate(problems, values["keycloakAdminCaCertificate"], admin_url)),
         realm=RealmSettings(realm, client_id, group, values["restrictToGroup"], users,
                             _user_passwords(problems, values["userPasswords"], users),
-                            _positive(problems, "tokenLifespanSeconds", values["tokenLifespanSeconds"]),
-                            teams, repository_access, robots),
+                            _within(problems, "tokenLifespanSeconds", values["tokenLifespanSeconds"], TOKEN_LIFESPAN,
+                                    "seconds"),
+                            default_access, teams, repository_access, robots),
         registry=RegistrySettings(values["registryVersion"], registry_exposure, replicas, storage,
                                   _quantity(problems, "registryStorageSize", values["registryStorageSize"]),
                                   values["registryStorageClass"], s3, values["ingressMaxBodySize"], reg_resources),
+        allow_volume_replacement=values["allowVolumeReplacement"],
     )
     if problems.items:
         raise SettingsError(problems.items)

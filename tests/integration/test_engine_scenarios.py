@@ -202,10 +202,65 @@ def test_a_changed_admin_password_reaches_keycloak(local_env, stack, env_json):
     stack.run("preview", "--expect-no-changes", "--non-interactive")  # the provider logs in with the new one
 
 
+def changed_resources(stack: LocalStack, command: str) -> set[tuple[str, str]]:
+    """(op, URN) of every resource `pulumi <command> --json` changes: a preview prints one document with its steps,
+    an update streams engine events, one per line."""
+    extra = ("--yes", "--skip-preview") if command == "up" else ()
+    output = stack.run(command, "--non-interactive", "--json", *extra).stdout
+    if command == "preview":
+        steps = json.loads(output)["steps"]
+    else:
+        events = [json.loads(line) for line in output.splitlines() if line.strip()]
+        steps = [e["resOutputsEvent"]["metadata"] for e in events if "resOutputsEvent" in e]
+    return {(step["op"], step["urn"]) for step in steps
+            if step["op"] not in ("same", "read") and "::pulumi:pulumi:Stack::" not in step["urn"]}
+
+
+@pytest.mark.changes_stack
+def test_a_preview_of_a_keycloak_change_lists_exactly_what_up_then_changes(stack):
+    """Before the fix the admin URL turned unknown in the preview of any Deployment change, so the preview listed the
+    admin credentials, every dynamic resource, the certificate Secret and a registry rollout (issue 14, item 12)."""
+    set_config(stack, "resourceProfile", "medium")
+    try:
+        previewed = changed_resources(stack, "preview")
+        applied = changed_resources(stack, "up")
+    finally:
+        remove_config(stack, "resourceProfile")
+        stack.up()
+    print(f"preview and up changed: {sorted(previewed)}")
+    assert previewed == applied
+    names = {urn.rsplit("::", 1)[-1] for _, urn in previewed}
+    assert "keycloak" in names and not names & {"keycloak-admin-credentials", "realm-docker-client", "signing-certs"}
+
+
+@pytest.mark.changes_stack
+def test_a_storage_class_change_is_refused_and_the_data_stays(local_env, stack, env_json, user):
+    """A new storageClassName replaces the claim (delete, then create: the same name); refused before anything
+    changes, naming the key (issue 14, item 9)."""
+    set_config(stack, "databaseStorageClass", "another-class")
+    try:
+        for command in (("preview",), ("up", "--yes", "--skip-preview")):
+            result = stack.run(*command, "--non-interactive", check=False)
+            assert result.returncode != 0
+            output = result.stdout + result.stderr
+            assert "keycloak-registry:databaseStorageClass changed from '' to 'another-class'" in output, output[-3000:]
+            assert "allowVolumeReplacement" in output
+    finally:
+        remove_config(stack, "databaseStorageClass")
+    assert request_token(env_json, user["username"], user["password"]).status_code == 200  # the realm is still there
+    stack.run("preview", "--expect-no-changes", "--non-interactive")
+
+
 @pytest.mark.restarts_environment
 def test_destroy_removes_everything_and_up_again_works(local_env, stack, kube, env_json):
     namespace = env_json["namespace"]
+    refused = stack.run("destroy", "--yes", "--skip-preview", "--non-interactive", check=False)
+    assert refused.returncode != 0 and "protected" in refused.stdout + refused.stderr  # the claims hold data
+    assert request_token(env_json, *(env_json["users"][0][k] for k in ("username", "password"))).status_code == 200
+    set_config(stack, "allowVolumeReplacement", "true")  # the documented way: unprotect with `up`, then destroy
+    stack.up()
     stack.run("destroy", "--yes", "--skip-preview", "--non-interactive")
+    remove_config(stack, "allowVolumeReplacement")
     assert json.loads(stack.run("stack", "export").stdout)["deployment"].get("resources") in (None, [])
     deadline = time.monotonic() + 60
     while kube.get(f"/api/v1/namespaces/{namespace}") is not None and time.monotonic() < deadline:

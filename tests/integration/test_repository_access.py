@@ -145,11 +145,12 @@ def stack_config_changed(local_env, stack, change: Callable[[dict], None]) -> It
 def remove_access_keys(config: dict) -> None:
     for key in ("teams", "repositoryAccess", "robots"):
         del config[f"{PROJECT}:{key}"]
+    config[f"{PROJECT}:defaultAccess"] = "all"
 
 
 @pytest.mark.changes_stack
 def test_without_rules_members_may_push_anywhere_and_shared_layers_still_mount(local_env, stack, skopeo, image):
-    """Today's behaviour, kept for stacks that declare no rules: the mapper in allow-all mode."""
+    """What stacks without rules state with defaultAccess all: the mapper in allow-all mode."""
     with stack_config_changed(local_env, stack, remove_access_keys) as env:
         assert env["repository_access"]["mode"] == "allow-all" and env["robots"] == []
         for registry in env["registries"]:

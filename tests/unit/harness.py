@@ -158,8 +158,9 @@ def run_program(config: dict[str, str], secret_keys: set[str] = frozenset(), pre
     return Run(monitor.registrations, monitor.invokes, values, secrets)
 
 
-# Two required keys make a valid configuration for tests that vary one other key.
-VALID = {"keycloakPublicUrl": "https://auth.example.com", "registryPublicUrl": "https://registry.example.com"}
+# Three required keys make a valid configuration for tests that vary one other key.
+VALID = {"keycloakPublicUrl": "https://auth.example.com", "registryPublicUrl": "https://registry.example.com",
+         "defaultAccess": "all"}
 
 
 def container(resource: Registration) -> dict:

@@ -60,12 +60,14 @@ def test_the_data_directory_is_a_sub_path_of_the_volume(dev_run):
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_destroy_keeps_no_database_behind_the_new_credentials(stack):
-    """After `pulumi destroy` an `up` generates new passwords, so no volume or object may outlive the stack."""
+    """After `pulumi destroy` an `up` generates new passwords, so no volume or object may outlive the stack. Only
+    the data claims are protected (see allowVolumeReplacement), so a destroy that would delete them stops first."""
     run = run_program(*stack_file_config(stack))
     assert run.of_type("kubernetes:core/v1:PersistentVolume") == []
     assert "volumeClaimTemplates" not in run.one("kubernetes:apps/v1:StatefulSet", "keycloak-db").inputs["spec"]
     for resource in run.resources:
-        assert not (resource.protect or resource.retain_on_delete), f"{resource.type} {resource.name}"
+        assert not resource.retain_on_delete, f"{resource.type} {resource.name}"
+        assert not resource.protect or resource.type == "kubernetes:core/v1:PersistentVolumeClaim", resource.name
 
 
 def test_only_keycloak_reaches_the_database(dev_run):
@@ -75,3 +77,11 @@ def test_only_keycloak_reaches_the_database(dev_run):
     assert rule["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "keycloak",
                                                              "app.kubernetes.io/part-of": "keycloak-registry"}}}]
     assert rule["ports"] == [{"port": 3306, "protocol": "TCP"}]
+
+
+def test_keycloak_reaches_the_database_by_a_name_that_works_with_any_cluster_domain():
+    """The pod's DNS search path completes the short form; a hard-coded cluster.local breaks other domains."""
+    run = run_program({**VALID, "namespace": "team-x"})
+    env = {e["name"]: e.get("value") for e in container(run.one("kubernetes:apps/v1:Deployment", "keycloak"))["env"]}
+    assert env["KC_DB_URL_HOST"] == "keycloak-db.team-x.svc"
+    assert "cluster.local" not in env["KC_DB_URL_HOST"]

@@ -73,3 +73,26 @@ def test_provider_survives_the_serialization_pulumi_stores(provider_class):
               "print(type(p).__name__, p.diff('i', {'server_url': 'a'}, {'server_url': 'b'}).changes)")
     out = subprocess.run([sys.executable, "-c", script], input=blob, capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == f"{provider_class.__name__} True"
+
+
+def test_every_docker_mapper_but_our_one_is_foreign_on_the_client_and_in_its_scopes():
+    from components.docker_client import access_mapper, foreign_mappers
+    allow_all = {"name": "Allow All", "protocol": "docker-v2", "protocolMapper": "docker-v2-allow-all-mapper"}
+    oidc = {"name": "email", "protocol": "openid-connect", "protocolMapper": "oidc-usermodel-property-mapper"}
+    ours = access_mapper("client-roles")
+    assert foreign_mappers([ours], {}) == []
+    assert foreign_mappers([ours, oidc], {"profile": {"protocol": "openid-connect", "protocolMappers": [oidc]}}) == []
+    assert foreign_mappers([allow_all, ours, dict(ours)], {"docker": {"protocol": "docker-v2", "protocolMappers": [
+        {k: v for k, v in allow_all.items() if k != "protocol"}]}}) == [
+        "client scope docker: Allow All (docker-v2-allow-all-mapper)", "client: Allow All (docker-v2-allow-all-mapper)",
+        "client: repository access (keycloak-registry-repository-access)"]
+
+
+def test_a_foreign_mapper_in_the_refreshed_state_is_a_change_the_next_up_removes():
+    read_back = {**PROPS, "foreign_mappers": ["client: Allow All (docker-v2-allow-all-mapper)"]}
+    assert DockerV2ClientProvider().diff("id", read_back, {**PROPS, "foreign_mappers": []}).changes is True
+
+
+def test_a_widened_default_access_is_a_change_of_a_named_input():
+    diff = DockerV2ClientProvider().diff("id", {**PROPS, "default_access": "none"}, {**PROPS, "default_access": "all"})
+    assert diff.changes is True and diff.replaces == []

@@ -33,7 +33,8 @@ class NothingLeft(BaseHTTPRequestHandler):
         self._answer(200, {"access_token": "token"} if self.path.endswith("/openid-connect/token") else {})
 
     def do_GET(self):
-        if self.path.endswith(f"/{PRESENT}/protocol-mappers/models"):
+        if self.path.endswith((f"/{PRESENT}/protocol-mappers/models", f"/{PRESENT}/default-client-scopes",
+                               f"/{PRESENT}/optional-client-scopes")):
             self._answer(200, [])
         elif self.path.endswith(f"/{PRESENT}"):
             self._answer(200, {"id": PRESENT, "clientId": "registry", "realm": PRESENT, "enabled": True,

@@ -10,17 +10,23 @@ from components import keycloak_extension
 from components.settings import ACCESS_ALLOW_ALL, ACCESS_CLIENT_ROLES, KEYCLOAK_VERSION
 from tests.unit.harness import container
 
-SOURCES = keycloak_extension.SOURCE_DIR / "src" / "main" / "java" / "dev" / "keycloakregistry" / "access"
+SOURCES = keycloak_extension.SOURCE_DIR / "src" / "main" / "java" / "dev" / "keycloakregistry"
 
 
-def java_constant(name: str) -> str:
-    return re.search(rf'{name}\s*=\s*"([^"]*)"', (SOURCES / "RepositoryAccessMapper.java").read_text()).group(1)
+def java_constant(name: str, source: str = "access/RepositoryAccessMapper.java") -> str:
+    return re.search(rf'{name}\s*=\s*"([^"]*)"', (SOURCES / source).read_text()).group(1)
 
 
 def test_the_program_names_the_mapper_and_modes_the_jar_defines():
     assert java_constant("PROVIDER_ID") == keycloak_extension.MAPPER_ID
     assert java_constant("MODE") == keycloak_extension.MAPPER_MODE
     assert (java_constant("MODE_ALLOW_ALL"), java_constant("MODE_CLIENT_ROLES")) == (ACCESS_ALLOW_ALL, ACCESS_CLIENT_ROLES)
+
+
+def test_the_program_names_the_member_gate_and_its_setting_as_the_jar_defines():
+    factory = "login/MemberGateAuthenticatorFactory.java"
+    assert java_constant("PROVIDER_ID", factory) == keycloak_extension.MEMBER_GATE_ID
+    assert java_constant("ROLE", factory) == keycloak_extension.MEMBER_GATE_ROLE
 
 
 def test_the_extension_builds_against_the_keycloak_the_program_deploys():
@@ -33,6 +39,8 @@ def test_the_committed_jar_registers_the_mapper_with_keycloak():
         services = jar.read("META-INF/services/org.keycloak.protocol.ProtocolMapper").decode().split()
         assert services == ["dev.keycloakregistry.access.RepositoryAccessMapper"]
         assert "dev/keycloakregistry/access/AccessPolicy.class" in jar.namelist()
+        authenticators = jar.read("META-INF/services/org.keycloak.authentication.AuthenticatorFactory").decode().split()
+        assert authenticators == ["dev.keycloakregistry.login.MemberGateAuthenticatorFactory"]
 
 
 def test_keycloak_mounts_the_jar_from_a_config_map_and_rolls_when_it_changes(dev_run):

@@ -1,7 +1,8 @@
 import json
 
 from components.keycloak_resources import realm_update
-from components.realm import flow_aliases
+from components.keycloak_extension import MEMBER_GATE_ID
+from components.realm import flow_alias
 from components.settings import parse_settings
 from tests.unit import harness
 from tests.unit.harness import VALID, is_secret, run_program, stack_file_config
@@ -117,29 +118,29 @@ def test_everything_logs_in_with_the_credentials_keycloak_accepted(dev_run):
                    for key in ("server_url", "admin_username", "admin_password")), resource.name
 
 
-def test_docker_flow_denies_users_without_the_group_role(dev_run):
-    flow_alias, subflow_alias = flow_aliases(parse_settings(VALID).realm)
-    flow = dev_run.one("keycloak:authentication/flow:Flow").inputs
-    assert flow["alias"] == flow_alias
-    executions = {e.inputs["authenticator"]: e.inputs for e in dev_run.of_type("keycloak:authentication/execution:Execution")}
-    assert executions["docker-http-basic-authenticator"]["parentFlowAlias"] == flow_alias
-    assert executions["docker-http-basic-authenticator"]["requirement"] == "REQUIRED"
-    subflow = dev_run.one("keycloak:authentication/subflow:Subflow").inputs
-    assert (subflow["alias"], subflow["requirement"]) == (subflow_alias, "CONDITIONAL")
-    assert executions["conditional-user-role"]["parentFlowAlias"] == subflow_alias
-    assert executions["deny-access-authenticator"]["parentFlowAlias"] == subflow_alias
-    config = dev_run.one("keycloak:authentication/executionConfig:ExecutionConfig").inputs["config"]
-    assert config == {"condUserRole": "registry-users-access", "negate": "true"}
-    assert dev_run.one("keycloak:authentication/bindings:Bindings").inputs["dockerAuthenticationFlow"] == flow_alias
+def test_docker_flow_admits_only_holders_of_the_group_role_through_a_gate_that_fails_closed(dev_run):
+    """Keycloak's "Condition - User Role" skips its deny sub-flow when the role is missing (deleted in the console,
+    or mid-rename), letting every realm user in; the extension's gate denies everyone then (issue 14, item 4)."""
+    alias = flow_alias(parse_settings(VALID).realm)
+    assert dev_run.one("keycloak:authentication/flow:Flow").inputs["alias"] == alias
+    executions = dev_run.of_type("keycloak:authentication/execution:Execution")
+    assert [(e.inputs["authenticator"], e.inputs["requirement"], e.inputs["parentFlowAlias"]) for e in executions] == [
+        ("docker-http-basic-authenticator", "REQUIRED", alias), (MEMBER_GATE_ID, "REQUIRED", alias)]
+    assert dev_run.of_type("keycloak:authentication/subflow:Subflow") == []
+    config = dev_run.one("keycloak:authentication/executionConfig:ExecutionConfig")
+    assert config.inputs["config"] == {"role": "registry-users-access"}
+    role = dev_run.one("keycloak:index/role:Role", "realm-access-role")
+    assert role.urn in config.dependencies  # a renamed role renames it in the gate after, never before
+    assert dev_run.one("keycloak:authentication/bindings:Bindings").inputs["dockerAuthenticationFlow"] == alias
 
 
 def test_the_restricted_flow_is_bound_only_once_complete(dev_run):
-    """Bound before the condition has its config, the flow would let every realm user in (issue 8, item 2)."""
+    """Bound before the gate has its config, the flow would deny members too (issue 8, item 2)."""
     binding = dev_run.one("keycloak:authentication/bindings:Bindings")
     flow_parts = dev_run.of_type("keycloak:authentication/execution:Execution") + \
         dev_run.of_type("keycloak:authentication/executionConfig:ExecutionConfig") + \
-        dev_run.of_type("keycloak:authentication/subflow:Subflow") + dev_run.of_type("keycloak:authentication/flow:Flow")
-    assert len(flow_parts) == 6
+        dev_run.of_type("keycloak:authentication/flow:Flow")
+    assert len(flow_parts) == 4
     assert {part.urn for part in flow_parts} <= waits_for(dev_run, binding)
 
 
@@ -158,5 +159,5 @@ def test_docker_client_inputs(dev_run):
 
 
 def test_profile_prompt_that_basic_auth_cannot_answer_is_off(dev_run):
-    action = dev_run.one("keycloak:index/requiredAction:RequiredAction").inputs
+    action = dev_run.one("keycloak:index/requiredAction:RequiredAction", "realm-no-profile-prompt").inputs
     assert (action["alias"], action["enabled"]) == ("VERIFY_PROFILE", False)

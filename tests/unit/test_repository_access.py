@@ -19,7 +19,8 @@ RULES = json.dumps([
     {"group": "registry-users", "catalog": True},
 ])
 ROBOTS = json.dumps([{"name": "ci-pull", "repositories": ["team-a/*"], "actions": ["pull"]}])
-WITH_RULES = {**VALID, "users": USERS, "teams": TEAMS, "repositoryAccess": RULES, "robots": ROBOTS}
+WITH_RULES = {**VALID, "users": USERS, "teams": TEAMS, "repositoryAccess": RULES, "robots": ROBOTS,
+              "defaultAccess": "none"}
 
 
 def rules_run():
@@ -99,7 +100,7 @@ def test_each_rule_and_robot_is_a_client_role_of_the_docker_client_one_at_a_time
     assert client.inputs["access_mode"] == ACCESS_CLIENT_ROLES
     roles = [r for r in run.of_type(ROLE) if r.inputs.get("clientId")]
     assert [r.inputs["name"] for r in roles] == [
-        "platform-rule-1", "platform-rule-2", "team-a-rule-1", "registry-users-rule-1", "robot-ci-pull"]
+        "rule:platform:1", "rule:platform:2", "rule:team-a:1", "rule:registry-users:1", "robot:ci-pull"]
     assert all(client.urn in r.property_dependencies["clientId"] for r in roles)
     assert roles[0].inputs["attributes"] == {"repositories": "platform/*", "actions": "pull,push"}
     assert roles[3].inputs["attributes"] == {"catalog": "true"}
@@ -169,3 +170,37 @@ def test_readme_shows_the_rules_syntax_that_parses():
     raw = {k.split(":", 1)[1]: json.dumps(v) for k, v in config.items()}
     realm = parse_settings({**VALID, **raw}).realm
     assert realm.access_mode == ACCESS_CLIENT_ROLES and realm.robots
+
+
+def test_rule_and_robot_role_names_cannot_collide_by_construction():
+    """A team "robot" and a robot "rule-1" both made "robot-rule-1" (Keycloak answered 409 halfway through `up`);
+    ":" occurs in no group, team or robot name (issue 14, item 10)."""
+    run = run_program({**VALID, "users": USERS, "teams": json.dumps([{"name": "robot", "members": ["alice"]}]),
+                       "repositoryAccess": json.dumps([{"group": "robot", "repositories": ["a/*"], "actions": ["pull"]}]),
+                       "robots": json.dumps([{"name": "rule-1", "repositories": ["a/*"], "actions": ["pull"]}])})
+    names = [r.inputs["name"] for r in run.of_type(ROLE) if r.inputs.get("clientId")]
+    assert names == ["default:registry-users", "rule:robot:1", "robot:rule-1"] and len(set(names)) == len(names)
+
+
+@pytest.mark.parametrize("default_access, grant", [
+    ("all", {"repositories": "*", "actions": "*", "catalog": "true"}),
+    ("pull", {"repositories": "*", "actions": "pull", "catalog": "true"}),
+    ("none", None)])
+def test_what_every_member_may_do_is_a_stated_role_and_a_named_input_of_the_client(default_access, grant):
+    """Removing the last rule never widens access: the members keep exactly defaultAccess, which the client carries
+    as an input, so a pull request that changes it shows as such in the preview (issue 14, item 5)."""
+    run = run_program({**WITH_RULES, "defaultAccess": default_access})
+    client = run.one(DYNAMIC, "realm-docker-client").inputs
+    assert (client["access_mode"], client["default_access"]) == (ACCESS_CLIENT_ROLES, default_access)
+    defaults = [r for r in run.of_type(ROLE) if r.inputs.get("name") == "default:registry-users"]
+    assert [r.inputs["attributes"] for r in defaults] == ([grant] if grant else [])
+    held = run.one("keycloak:index/groupRoles:GroupRoles", "realm-group-roles").inputs["roleIds"]
+    assert len(held) == (3 if grant else 2)  # the access role, the catalog rule and the default grant
+
+
+def test_removing_the_last_rule_leaves_members_with_the_stated_default_only():
+    run = run_program({**WITH_RULES, "repositoryAccess": "[]", "defaultAccess": "none"})
+    client = run.one(DYNAMIC, "realm-docker-client").inputs
+    assert client["access_mode"] == ACCESS_CLIENT_ROLES  # not allow-all: the robot's rule stays the only grant
+    assert [r.inputs["name"] for r in run.of_type(ROLE) if r.inputs.get("clientId")] == ["robot:ci-pull"]
+    assert run.outputs["repositoryAccess"]["groups"] == []

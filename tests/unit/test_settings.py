@@ -3,7 +3,8 @@ import json
 import pytest
 import yaml
 
-from components.settings import CONFIG_KEYS, SettingsError, parse_settings
+from components.settings import (ACCESS_ALLOW_ALL, ACCESS_CLIENT_ROLES, CONFIG_KEYS, EVERYTHING, GroupRule,
+                                 RepositoryGrant, SettingsError, parse_settings)
 from tests.keys import ca_certificate_pem
 from tests.unit.harness import ROOT, VALID, RecordingMonitor, run_program, stack_file_config
 
@@ -16,6 +17,7 @@ def test_each_stack_file_loads_and_validates(stack):
     settings = parse_settings(raw, frozenset(secrets))
     assert settings.realm.name == "registry"
     assert settings.keycloak.public_url.startswith("http")
+    assert settings.realm.default_access == ("none" if stack == "local" else "all")
 
 
 def test_dev_stack_runs_without_further_config():
@@ -97,10 +99,30 @@ INVALID = [
     ({"keycloakServiceType": "NodePort", "registryServiceType": "NodePort", "registryNodePort": "30080"},
      "registryNodePort = 30080: expected a node port different from keycloakNodePort"),
     ({"resourceProfile": "huge"}, "resourceProfile = \"huge\": expected one of small, medium, large"),
-    ({"tokenLifespanSeconds": "-5"}, "tokenLifespanSeconds = -5: expected a positive whole number"),
+    ({"tokenLifespanSeconds": "-5"}, "tokenLifespanSeconds = -5: expected between 60 and 3600 seconds"),
+    ({"tokenLifespanSeconds": str(10**12)}, f"tokenLifespanSeconds = {10**12}: expected between 60 and 3600 seconds"),
+    ({"tokenLifespanSeconds": "59"}, "tokenLifespanSeconds = 59: expected between 60 and 3600 seconds"),
+    ({"keycloakPublicUrl": "https://auth.example.com:99999"}, "keycloakPublicUrl = \"https://auth.example.com:99999\": "
+     "expected an http(s) base URL without path, e.g. https://auth.example.com; a port between 1 and 65535"),
+    ({"registryPublicUrl": "https://registry.example.com:0"}, "expected an http(s) base URL without path, e.g. "
+     "https://auth.example.com; a port between 1 and 65535"),
+    ({"keycloakAdminUrl": "https://auth.example.com:https"}, "a port between 1 and 65535"),
+    ({"keycloakPublicUrl": "https://auth.example.com/#login"}, "keycloakPublicUrl = "
+     "\"https://auth.example.com/#login\": expected an http(s) base URL without path, e.g. https://auth.example.com; "
+     "no #fragment"),
+    ({"registryStorage": "s3", "s3Bucket": "b", "s3Endpoint": "https://s3.example.com#"}, "s3Endpoint = "
+     "\"https://s3.example.com#\": expected an http(s) base URL without path, e.g. https://auth.example.com; "
+     "no #fragment"),
+    ({"keycloakAdminUrl": "http://[::1"}, "keycloakAdminUrl = \"http://[::1\": expected an http(s) base URL"),
+    ({"defaultAccess": "read"}, "defaultAccess = \"read\": expected all, pull or none: what every member of "
+     "registry-users may do beyond the repositoryAccess rules (all = today's behaviour without rules)"),
+    ({"defaultAccess": ""}, "defaultAccess = \"\": expected all, pull or none"),
+    ({"allowVolumeReplacement": "yes"}, "allowVolumeReplacement = \"yes\": expected true or false"),
     ({"keycloakIngress": "yes"}, "keycloakIngress = \"yes\": expected true or false"),
-    ({"databaseHostPath": "/data/db"}, "databaseHostPath = \"/data/db\": expected no databaseHostPath: the key was removed"),
-    ({"registryReplica": "3"}, "keycloak-registry:registryReplica = \"3\": expected no such key"),
+    ({"databaseHostPath": "/data/db"}, "databaseHostPath = (value hidden): no databaseHostPath: the key was removed"),
+    ({"registryReplica": "3"},
+     "keycloak-registry:registryReplica = (value hidden): no such key; did you mean registryReplicas?"),
+    ({"fooBar": "3"}, "keycloak-registry:fooBar = (value hidden): no such key; known keys are listed in Pulumi.yaml"),
     ({"ingressMaxBodySize": "unlimited"}, "ingressMaxBodySize = \"unlimited\": expected an nginx size"),
 ]
 
@@ -129,6 +151,107 @@ def test_secret_problems_never_echo_the_secret(overrides, secrets, message):
     assert message in str(error.value)
     for key in secrets:
         assert overrides[key] not in str(error.value)
+
+
+LEAKY = 'pa"ss\\wörd-123'  # a double quote, a backslash and non-ASCII: JSON and repr each write it differently
+LEAKS = [
+    ({"keycloakAdminPasword": LEAKY}, set(), "keycloakAdminPasword = (value hidden): no such key; did you mean "
+                                             "keycloakAdminPassword?"),
+    ({"keycloakAdminPasword": LEAKY}, {"keycloakAdminPasword"}, "did you mean keycloakAdminPassword?"),
+    ({"userPasswords": LEAKY}, {"userPasswords"}, "userPasswords = <secret>: expected a JSON object"),
+    ({"keycloakAdminPassword": LEAKY[:8]}, {"keycloakAdminPassword"},
+     "keycloakAdminPassword = <secret>: expected at least"),
+    ({"keycloakPublicUrl": LEAKY}, {"keycloakPublicUrl"}, "keycloakPublicUrl = <secret>: expected an http(s) base URL"),
+    ({"databaseHostPath": LEAKY}, {"databaseHostPath"}, "databaseHostPath = (value hidden): no databaseHostPath"),
+]
+
+
+@pytest.mark.parametrize("overrides,secrets,message", LEAKS)
+def test_no_message_shows_an_unknown_or_secret_value_in_any_form(overrides, secrets, message):
+    """The engine masks a secret's plain form only; an unknown key may be a misspelled secret."""
+    with pytest.raises(SettingsError) as error:
+        parse_settings({**VALID, **overrides}, frozenset(secrets))
+    text = str(error.value)
+    assert message in text
+    (value,) = overrides.values()
+    for form in (value, json.dumps(value), json.dumps(value, ensure_ascii=False), repr(value)):
+        assert form not in text
+    for fragment in ('pa"ss', r'pa\"ss', "wö", r"w\u00f6", r"w\xf6"):  # nor a part of it
+        assert fragment not in text
+
+
+def test_a_url_with_userinfo_is_refused_without_showing_the_password():
+    with pytest.raises(SettingsError) as error:
+        parse_settings({**VALID, "keycloakPublicUrl": "https://user:hunter2-pw@auth.example.com",
+                        "keycloakAdminUrl": "https://admin:hunter3-pw@auth.example.com:8443"})
+    expected = ": expected an http(s) base URL without path, e.g. https://auth.example.com; no user or password in " \
+               "it (credentials belong in secret keys)"
+    assert error.value.problems == [
+        'keycloak-registry:keycloakPublicUrl = "https://***@auth.example.com"' + expected,
+        'keycloak-registry:keycloakAdminUrl = "https://***@auth.example.com:8443"' + expected]
+    assert "hunter" not in str(error.value) and "user" not in str(error.value).replace("no user", "")
+    with pytest.raises(SettingsError) as error:  # unencoded / and # in a password still end at its last @
+        parse_settings({**VALID, "keycloakAdminUrl": "https://admin:hunter4/x#y@auth.example.com"})
+    assert "hunter" not in str(error.value) and '"https://***@auth.example.com"' in str(error.value)
+
+
+def test_bad_urls_and_lifespans_are_collected_with_the_other_problems():
+    with pytest.raises(SettingsError) as error:
+        parse_settings({**VALID, "keycloakPublicUrl": "https://u:p@auth.example.com", "realm": "master",
+                        "tokenLifespanSeconds": str(10**12),
+                        "registryPublicUrl": "https://registry.example.com:99999#x"})
+    assert [p.split(" = ")[0] for p in error.value.problems] == [
+        "keycloak-registry:realm", "keycloak-registry:keycloakPublicUrl", "keycloak-registry:registryPublicUrl",
+        "keycloak-registry:tokenLifespanSeconds"]
+
+
+@pytest.mark.parametrize("seconds", ["60", "300", "3600"])
+def test_token_lifespans_within_bounds_are_accepted(seconds):
+    assert parse_settings({**VALID, "tokenLifespanSeconds": seconds}).realm.token_lifespan_seconds == int(seconds)
+
+
+def test_without_default_access_the_configuration_is_refused():
+    """Access is never inferred from an absent key."""
+    config = {k: v for k, v in VALID.items() if k != "defaultAccess"}
+    with pytest.raises(SettingsError) as error:
+        parse_settings(config)
+    assert error.value.problems == [
+        'keycloak-registry:defaultAccess = "": expected all, pull or none: what every member of registry-users may do '
+        "beyond the repositoryAccess rules (all = today's behaviour without rules)"]
+
+
+RULE = GroupRule("registry-users", RepositoryGrant(("team-a/*",), ("pull", "push")))
+ROBOT = json.dumps([{"name": "ci-pull", "repositories": ["team-a/*"], "actions": ["pull"]}])
+IMPLICIT = {"all": EVERYTHING, "pull": RepositoryGrant(("*",), ("pull",), catalog=True), "none": None}
+
+
+@pytest.mark.parametrize("robots", [False, True], ids=["no-robots", "robots"])
+@pytest.mark.parametrize("rules", [False, True], ids=["no-rules", "rules"])
+@pytest.mark.parametrize("access", ["all", "pull", "none"])
+def test_default_access_decides_the_mode_and_the_groups_implicit_rule(access, rules, robots):
+    config = {**VALID, "defaultAccess": access}
+    if rules:
+        config["repositoryAccess"] = json.dumps([{"group": "registry-users", "repositories": ["team-a/*"],
+                                                  "actions": ["pull", "push"]}])
+    if robots:
+        config["robots"] = ROBOT
+    realm = parse_settings(config).realm
+    declared = (RULE,) if rules else ()
+    if access == "all" and not rules and not robots:
+        assert realm.access_mode == ACCESS_ALLOW_ALL and realm.group_rules == ()
+    else:
+        implicit = (GroupRule("registry-users", IMPLICIT[access]),) if IMPLICIT[access] else ()
+        assert realm.access_mode == ACCESS_CLIENT_ROLES
+        assert realm.group_rules == implicit + declared
+    assert realm.default_grant == IMPLICIT[access]
+    assert realm.access_summary()["defaultAccess"] == access
+
+
+def test_volume_replacement_is_refused_unless_allowed():
+    assert parse_settings(VALID).allow_volume_replacement is False
+    assert parse_settings({**VALID, "allowVolumeReplacement": "true"}).allow_volume_replacement is True
+    assert all(parse_settings(stack_file_config(stack)[0]).allow_volume_replacement is False
+               for stack in ("dev", "staging", "prod", "local"))
 
 
 def test_a_removed_key_is_one_error_saying_what_to_use_instead():
