@@ -15,7 +15,7 @@ from .realm import RealmConfiguration
 from .registry import Registry, token_auth
 from .settings import Settings
 from .signing_keys import SigningCertificates
-from .storage_guard import StorageGuard
+from .storage_guard import DestroyLock, StorageGuard
 
 
 # What render mode leaves out: each needs a live Keycloak (the realm is configured through its admin API, the
@@ -94,8 +94,11 @@ class Platform(pulumi.ComponentResource):
         # provider answers invokes with nothing): the read waits for the accepted login as well.
         realm_to_read = pulumi.Output.all(realm.realm.realm, admin.accepted_username).apply(lambda values: values[0])
         signing = SigningCertificates("signing-certs", realm_to_read, provider, ns, read_after=[realm.client], opts=child)
-        Registry("registry", settings, ns, signing,
-                 opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[realm.client, signing])))
+        registry = Registry("registry", settings, ns, signing, opts=pulumi.ResourceOptions.merge(
+            child, pulumi.ResourceOptions(depends_on=[realm.client, signing])))
+        DestroyLock("destroy-lock", protect=not settings.allow_volume_replacement,
+                    depends_on=[namespace, db, server, admin, provider, realm, signing, registry],
+                    opts=pulumi.ResourceOptions(parent=self))
 
         self.outputs.update({
             "keycloakAdminUsername": admin.accepted_username,

@@ -1,10 +1,12 @@
-"""Refuses a configuration change that would delete the data on the database or registry claim.
+"""Refuses a configuration change that would delete the data on the database or registry claim, and a destroy.
 
 A PVC's storage class cannot change in place, so Pulumi replaces the claim (fixed name: delete, then create) and
 its volume's data goes with it; a new namespace or database engine loses it too. Keycloak would then start on an
 empty database while the realm's dynamic resources see nothing to do. The guard is a dynamic resource everything
 waits for: its diff stops `pulumi preview` and `pulumi up` with one message naming the key, before anything
-changes, unless allowVolumeReplacement says the loss is planned. The claims are also `protect`ed as a backstop.
+changes, unless allowVolumeReplacement says the loss is planned. The claims are also `protect`ed as a backstop,
+and so is a lock that depends on everything: `pulumi destroy` deletes it first and stops there, before the realm
+(which lives in the database) or anything else is gone, even with --skip-preview.
 """
 
 from __future__ import annotations
@@ -81,3 +83,23 @@ class StorageGuard(Resource):
     def __init__(self, name: str, settings: Settings, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(StorageGuardProvider(), name, {
             **guarded_values(settings), "allow_volume_replacement": settings.allow_volume_replacement}, opts)
+
+
+class NothingToManageProvider(ResourceProvider):
+    """The destroy lock holds nothing outside the state."""
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult("destroy-lock", {})
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        """Only reached once the lock is unprotected (allowVolumeReplacement)."""
+
+
+class DestroyLock(Resource):
+    """Register it last, depending on every component, protected unless allowVolumeReplacement: the first thing a
+    destroy would delete, so a refused destroy deletes nothing."""
+
+    def __init__(self, name: str, protect: bool, depends_on: list[pulumi.Resource],
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(NothingToManageProvider(), name, {}, pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(protect=protect, depends_on=depends_on)))

@@ -61,13 +61,14 @@ def test_the_data_directory_is_a_sub_path_of_the_volume(dev_run):
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_destroy_keeps_no_database_behind_the_new_credentials(stack):
     """After `pulumi destroy` an `up` generates new passwords, so no volume or object may outlive the stack. Only
-    the data claims are protected (see allowVolumeReplacement), so a destroy that would delete them stops first."""
+    the data claims and the destroy lock are protected (see allowVolumeReplacement), so such a destroy stops first."""
     run = run_program(*stack_file_config(stack))
     assert run.of_type("kubernetes:core/v1:PersistentVolume") == []
     assert "volumeClaimTemplates" not in run.one("kubernetes:apps/v1:StatefulSet", "keycloak-db").inputs["spec"]
     for resource in run.resources:
         assert not resource.retain_on_delete, f"{resource.type} {resource.name}"
-        assert not resource.protect or resource.type == "kubernetes:core/v1:PersistentVolumeClaim", resource.name
+        assert not resource.protect or resource.type == "kubernetes:core/v1:PersistentVolumeClaim" \
+            or resource.name == "destroy-lock", resource.name
 
 
 def test_only_keycloak_reaches_the_database(dev_run):

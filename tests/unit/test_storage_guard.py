@@ -60,3 +60,25 @@ def test_the_opt_in_lifts_the_protection():
     run = run_program({**config, "allowVolumeReplacement": "true"}, secrets)
     assert not any(c.protect for c in run.of_type(PVC))
     assert run.one(DYNAMIC, "storage-guard").inputs["allow_volume_replacement"] is True
+
+
+def test_a_protected_lock_that_depends_on_everything_makes_destroy_stop_before_deleting_anything(dev_run):
+    """`pulumi destroy --skip-preview` deletes what it can before it reaches a protected claim (measured: the realm,
+    whose data lives in the database, went first); the lock is the only resource nothing depends on, so it is the
+    first delete and a refused destroy stops there."""
+    lock = dev_run.one(DYNAMIC, "destroy-lock")
+    assert lock.protect
+    others = {r.urn for r in dev_run.resources
+              if r.urn != lock.urn and "pulumi:providers:" not in r.type and not r.type.startswith("keycloak-registry:")}
+    reached, frontier = set(), set(lock.dependencies)
+    while frontier:  # what the lock waits for, transitively
+        reached |= frontier
+        frontier = {urn for r in dev_run.resources if r.urn in frontier for urn in r.dependencies} - reached
+    assert others - reached == set()
+    depended_on = {urn for r in dev_run.resources for urn in r.dependencies}
+    assert lock.urn not in depended_on
+
+
+def test_with_the_opt_in_the_lock_is_unprotected():
+    config, secrets = stack_file_config("dev")
+    assert not run_program({**config, "allowVolumeReplacement": "true"}, secrets).one(DYNAMIC, "destroy-lock").protect
