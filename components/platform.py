@@ -42,7 +42,8 @@ class Platform(pulumi.ComponentResource):
                                enable_secret_mutable=True, opts=pulumi.ResourceOptions(parent=self))
         child = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster})
         # Everything waits for the guard: a change that would delete the data on a claim stops here, unchanged.
-        guard = [] if settings.render_dir else [StorageGuard("storage-guard", settings, opts=pulumi.ResourceOptions(parent=self))]
+        guard = [] if settings.render_dir else [
+            StorageGuard("storage-guard", settings, opts=pulumi.ResourceOptions(parent=self))]
 
         namespace = k8s.core.v1.Namespace(
             "namespace", metadata=k8s.meta.v1.ObjectMetaArgs(name=settings.namespace, labels={
