@@ -68,12 +68,21 @@ def selector(component: str) -> k8s.meta.v1.LabelSelectorArgs:
 
 def pod_template(component: str, user_id: int, containers: list[k8s.core.v1.ContainerArgs],
                  volumes: Optional[list[k8s.core.v1.VolumeArgs]] = None,
-                 annotations: Optional[Mapping[str, pulumi.Input[str]]] = None) -> k8s.core.v1.PodTemplateSpecArgs:
+                 annotations: Optional[Mapping[str, pulumi.Input[str]]] = None,
+                 affinity: Optional[k8s.core.v1.AffinityArgs] = None) -> k8s.core.v1.PodTemplateSpecArgs:
     """The pod every workload runs: selector labels, the hardened pod security context, its containers."""
     return k8s.core.v1.PodTemplateSpecArgs(
         metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels(component), annotations=annotations),
-        spec=k8s.core.v1.PodSpecArgs(security_context=pod_security(user_id), containers=containers, volumes=volumes),
+        spec=k8s.core.v1.PodSpecArgs(security_context=pod_security(user_id), containers=containers, volumes=volumes,
+                                     affinity=affinity),
     )
+
+
+def same_node_as(component: str) -> k8s.core.v1.AffinityArgs:
+    """Schedule onto the node that runs the workload's pods already (the first pod matches its own term)."""
+    return k8s.core.v1.AffinityArgs(pod_affinity=k8s.core.v1.PodAffinityArgs(
+        required_during_scheduling_ignored_during_execution=[k8s.core.v1.PodAffinityTermArgs(
+            label_selector=selector(component), topology_key="kubernetes.io/hostname")]))
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ DATA_DIR = "/var/lib/registry"
 HTTP_PORT = 5000
 DEBUG_PORT = 5001  # /debug/health and metrics, kept off the public port
 USER_ID = 1000
+PRE_STOP_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -154,10 +155,13 @@ class Registry(pulumi.ComponentResource):
             metadata=kube.metadata(NAME, ns, kube.REGISTRY, registry.version),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=registry.replicas,
-                # A ReadWriteOnce volume cannot be attached to the old and the new pod at once.
-                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate" if claim else "RollingUpdate"),
+                # Surge, never drop: the new pod serves before the old one stops, so a key rotation costs no request.
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="RollingUpdate", rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
+                    max_surge=1, max_unavailable=0)),
                 selector=kube.selector(kube.REGISTRY),
-                template=kube.pod_template(kube.REGISTRY, USER_ID, annotations=annotations, volumes=volumes, containers=[
+                # A ReadWriteOnce claim attaches to one node, for any number of its pods: the new pod joins the old.
+                template=kube.pod_template(kube.REGISTRY, USER_ID, annotations=annotations, volumes=volumes,
+                                           affinity=kube.same_node_as(kube.REGISTRY) if claim else None, containers=[
                     k8s.core.v1.ContainerArgs(
                         name=NAME,
                         image=registry.image,
@@ -168,7 +172,11 @@ class Registry(pulumi.ComponentResource):
                         volume_mounts=mounts,
                         resources=kube.resources(registry.resources),
                         security_context=kube.container_security(),
-                        readiness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=10),
+                        readiness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=5),
+                        # Endpoints and every node's proxy rules drop a terminating pod asynchronously: keep serving
+                        # until they have (no shell in the image: the kubelet's own sleep).
+                        lifecycle=k8s.core.v1.LifecycleArgs(pre_stop=k8s.core.v1.LifecycleHandlerArgs(
+                            sleep=k8s.core.v1.SleepActionArgs(seconds=PRE_STOP_SECONDS))),
                         liveness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=20, failure_threshold=6),
                     )]),
             ),

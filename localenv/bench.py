@@ -33,12 +33,13 @@ from typing import Any, Callable, Optional, Sequence
 import requests
 import yaml
 
+from components.registry import CONFIG_FILE, CONFIG_SECRET
 from components.settings import Resources
 from tests.unit.harness import run_program, stack_file_config
 
 from . import processes
-from .environment import ROOT, LocalEnvironment
-from .kubelet import served_on
+from . import pods
+from .environment import ROOT, LocalEnvironment, OTHER_LINE_NAME, node_port_service, registry_copy
 from .processes import ServerError
 from .stack import EngineError
 
@@ -49,9 +50,8 @@ TOKEN_KINDS = ("docker-v2", "oidc")
 TOKEN_SCOPE = "repository:bench/image:pull,push"
 REQUEST_TIMEOUT = 30
 STACKS = ("dev", "staging", "prod", "local")
-# Registries without auth, beside the environment's token-auth ones (15000 and 15028): (http, debug) ports.
-NO_AUTH_PORTS = {"3": (15100, 15101), "2.8": (15128, 15129)}
-REGISTRY_BINARY = {"3": "REGISTRY3_BIN", "2.8": "REGISTRY2_BIN"}
+# Registries without auth, beside the environment's token-auth ones: their NodePorts.
+NO_AUTH_PORTS = {"3": 31600, "2.8": 31628}
 BENCH_REPOSITORY = "bench/image"
 BENCH_TAG = "bench"
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -138,14 +138,6 @@ def megabytes_per_s(size_bytes: int, seconds: float) -> float:
     return round(size_bytes / 1e6 / seconds, 1)
 
 
-def memory_kib(proc_status: str, field_name: str) -> Optional[int]:
-    """A ``VmHWM:  511000 kB`` style field of /proc/<pid>/status, in KiB."""
-    for line in proc_status.splitlines():
-        if line.startswith(f"{field_name}:"):
-            return int(line.split()[1])
-    return None
-
-
 QUANTITY_MIB = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024 ** 2,
                 "k": 1e3 / 2 ** 20, "M": 1e6 / 2 ** 20, "G": 1e9 / 2 ** 20, "T": 1e12 / 2 ** 20}
 
@@ -158,11 +150,12 @@ def mebibytes(quantity: str) -> float:
     return float(quantity) / 2 ** 20
 
 
-def without_auth(config: dict, http_port: int, debug_port: int, data_dir: Path) -> dict:
-    """A registry's config.yml with its auth section dropped, on its own loopback ports and data directory:
-    the same binary and settings minus token auth, for the throughput baseline."""
-    local = served_on(config, http_port, debug_port, f"http://127.0.0.1:{http_port}", data_dir)
+def without_auth(config: dict, public_url: str) -> dict:
+    """A registry's config.yml with its auth section dropped and upload URLs naming its own address: the same
+    settings minus token auth, for the throughput baseline."""
+    local = json.loads(json.dumps(config))
     local.pop("auth", None)
+    local["http"]["host"] = public_url
     return local
 
 
@@ -449,12 +442,13 @@ class RegistryTarget:
 
 
 class NoAuthRegistries:
-    """The environment's registry binaries on copies of their pod's config.yml minus the auth section, on their
-    own ports and data under .localenv/bench/; stopped (and their data removed) on exit, whatever happened."""
+    """Each line's registry Deployment copied, on a copy of its config Secret minus the auth section, behind its own
+    NodePort; deleted on exit, whatever happened."""
 
     def __init__(self, env: LocalEnvironment, bench_dir: Path):
         self.env, self.bench_dir = env, bench_dir
-        self.pids: dict[str, int] = {}
+        self.api, self.namespace = env.kube(), env.settings.namespace
+        self.names: list[str] = []
 
     def __enter__(self) -> dict[str, RegistryTarget]:
         try:
@@ -463,46 +457,38 @@ class NoAuthRegistries:
             self.__exit__()
             raise
 
+    def _path(self, kind: str, name: str) -> str:
+        group = "/apis/apps/v1" if kind == "deployments" else "/api/v1"
+        return f"{group}/namespaces/{self.namespace}/{kind}/{name}"
+
     def _start(self, line: str) -> RegistryTarget:
-        http_port, debug_port = NO_AUTH_PORTS[line]
-        if processes.port_open(http_port) or processes.port_open(debug_port):
-            raise BenchError(f"port {http_port} or {debug_port} is taken: another bench is running, or a registry "
-                             "it started was left behind")
-        registry = self.env.kubelet_status().get("registry") or {}
-        pod_config = self.env.state_dir / "pods" / registry.get("pod", "?") / f"registry-{line}.yml"
-        if not pod_config.exists():
-            raise BenchError(f"no registry config at {pod_config}: is the registry pod running?")
-        data_dir = self.bench_dir / f"registry-{line}-no-auth-data"
-        shutil.rmtree(data_dir, ignore_errors=True)
-        config_file = self.bench_dir / f"registry-{line}-no-auth.yml"
-        config_file.write_text(yaml.safe_dump(without_auth(yaml.safe_load(pod_config.read_text()), http_port,
-                                                           debug_port, data_dir)))
-        binary = self.env.state()["tools"][REGISTRY_BINARY[line]]
-        name = f"registry-{line}-no-auth"
-        # the pod's environment too (3.x: OTEL_TRACES_EXPORTER=none), so only auth differs
-        pid = processes.start(name, [binary, "serve", str(config_file)], self.bench_dir / "logs",
-                              env=process_environment(registry["pids"][f"registry-{line}"]))
-        self.pids[name] = pid
-        processes.wait_until(name, processes.http_ok(f"http://127.0.0.1:{debug_port}/debug/health"), pid, 30,
-                             self.bench_dir / "logs" / f"{name}.log")
-        return RegistryTarget(line, f"http://127.0.0.1:{http_port}", auth=False)
+        source_name = "registry" if line == self.env.settings.registry.line else OTHER_LINE_NAME
+        source = self.api.get(self._path("deployments", source_name))
+        if not source:
+            raise BenchError(f"no {source_name} Deployment: is the environment up?")
+        name, url = f"bench-no-auth-{line.replace('.', '-')}", f"http://127.0.0.1:{NO_AUTH_PORTS[line]}"
+        config = yaml.safe_load(self.api.secret_data(self.namespace, CONFIG_SECRET)[CONFIG_FILE])
+        self.names.append(name)
+        self.api.apply(self._path("secrets", name), {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": self.namespace},
+            "stringData": {CONFIG_FILE: yaml.safe_dump(without_auth(config, url))}})
+        image = source["spec"]["template"]["spec"]["containers"][0]["image"]
+        self.api.apply(self._path("deployments", name), registry_copy(source, name, image, url, config_secret=name))
+        self.api.apply(self._path("services", name), node_port_service(self.namespace, name, NO_AUTH_PORTS[line]))
+        deadline = time.monotonic() + 120
+        while not (self.api.deployment_available(self.namespace, name) and processes.http_ok(f"{url}/v2/")()):
+            if time.monotonic() > deadline:
+                raise BenchError(f"the no-auth copy of registry {line} did not become ready")
+            time.sleep(1)
+        return RegistryTarget(line, url, auth=False)
 
     def memory(self) -> list[dict[str, Any]]:
-        return [memory_row(name, pid, None) for name, pid in self.pids.items()]
+        return [row for name in self.names for row in workload_memory(self.env, name, name, None)]
 
     def __exit__(self, *exc_info: Any) -> None:
-        for name, pid in self.pids.items():
-            processes.stop(pid)
-            shutil.rmtree(self.bench_dir / f"{name}-data", ignore_errors=True)
-
-
-def process_environment(pid: int) -> dict[str, str]:
-    """A running process's environment, so a twin started beside it differs only where we mean it to."""
-    try:
-        raw = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return {}
-    return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
+        for name in self.names:
+            for kind in ("services", "deployments", "secrets"):
+                self.api.call("DELETE", self._path(kind, name), expect=(200, 202, 404))
 
 
 class Skopeo:
@@ -641,45 +627,28 @@ def pytest_summary(output: str) -> str:
 
 
 # ===================================================================================== memory
-def memory_row(process: str, pid: int, resources: Optional[Resources]) -> dict[str, Any]:
-    """Peak and current RSS of a process, beside the memory its pod is given (if it has a pod)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        status = ""
-    peak, current = memory_kib(status, "VmHWM"), memory_kib(status, "VmRSS")
-    return {"process": process, "pid": pid,
-            "peak_mib": round(peak / 1024, 1) if peak else None,
-            "current_mib": round(current / 1024, 1) if current else None,
-            "request_mib": _rounded(mebibytes(resources.memory_request), 1) if resources else None,
-            "limit_mib": _rounded(mebibytes(resources.memory_limit), 1) if resources else None}
-
-
-def java_in_group(pgid: int) -> int:
-    """The JVM kc.sh forked (same process group), whose memory is Keycloak's; kc.sh itself if none is found."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+def workload_memory(env: LocalEnvironment, component: str, label: str,
+                    resources: Optional[Resources]) -> list[dict[str, Any]]:
+    """Peak and current memory of each pod's container as its cgroup accounts it, beside what the stack declares."""
+    rows = []
+    for pod in env.pods(component):
         try:
-            command, fields = (entry / "stat").read_text().rsplit(")", 1)
-        except (OSError, ValueError):
+            memory = pods.container_memory(pod, pods.container_of(pod))
+        except (pods.PodNotRunning, OSError):
             continue
-        if command.endswith("(java") and int(fields.split()[2]) == pgid:
-            return int(entry.name)
-    return pgid
+        rows.append({"process": label, "pod": pod["metadata"]["name"], "peak_mib": memory.peak_mib,
+                     "current_mib": memory.current_mib,
+                     "request_mib": _rounded(mebibytes(resources.memory_request), 1) if resources else None,
+                     "limit_mib": memory.limit_mib})
+    return rows
 
 
 def measure_memory(env: LocalEnvironment) -> list[dict[str, Any]]:
-    status, settings = env.kubelet_status(), env.settings
-    rows = []
-    if "keycloak" in status:
-        rows.append(memory_row("keycloak (java)", java_in_group(status["keycloak"]["pids"]["keycloak"]),
-                               settings.keycloak.resources))
-    if "database" in status:
-        rows.append(memory_row("mariadb", status["database"]["pids"]["mariadb"], settings.database.resources))
-    for name, pid in (status.get("registry") or {}).get("pids", {}).items():
-        rows.append(memory_row(name, pid, settings.registry.resources))
-    return rows
+    settings = env.settings
+    return [*workload_memory(env, "keycloak", "keycloak", settings.keycloak.resources),
+            *workload_memory(env, "database", settings.database.engine, settings.database.resources),
+            *workload_memory(env, "registry", f"registry-{settings.registry.line}", settings.registry.resources),
+            *workload_memory(env, OTHER_LINE_NAME, "registry-other-line", settings.registry.resources)]
 
 
 # ===================================================================================== main

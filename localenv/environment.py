@@ -1,42 +1,45 @@
-"""The whole system on 127.0.0.1, deployed by the program itself: a real Kubernetes control plane (kwok node),
-`pulumi up` of the local stack through the real engine, and localenv.kubelet running the database, Keycloak
-and registry pods the program created as real processes, configured from those very objects.
+"""The whole system on one real node, deployed by the program itself: a Kubernetes control plane and a node
+(localenv.cluster, localenv.node), the images built here imported into the node's containerd, then `pulumi up` of
+the local stack through the real engine. The kubelet runs the pods the program created from their specs alone;
+the public URLs are NodePorts on 127.0.0.1. Beside the stack's registry the environment runs the other registry
+line as a second Deployment made from the stack's own (same config Secret, same keys), so tests cover both.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
 import yaml
 
-from components import database
-from components.keycloak import Listen
+from components import kube
 from components.keycloak_admin import KeycloakAdmin
-from components.registry import DEBUG_PORT, HTTP_PORT
+from components.registry import CONFIG_SECRET, HTTP_PORT
 from components.settings import Settings, parse_settings, stack_file_values
 
-from . import processes
-from .cluster import APISERVER_PORT, ETCD_PEER_PORT, ETCD_PORT, KWOK_PORT, LocalCluster, versions as cluster_versions
+from . import images, pods, processes
+from .cluster import APISERVER_PORT, ETCD_PEER_PORT, ETCD_PORT, LocalCluster, versions as cluster_versions
 from .kubeapi import KubeApi
-from .kubelet import KubeletConfig
+from .node import (KUBE_PROXY_HEALTHZ_PORT, KUBE_PROXY_METRICS_PORT, KUBE_ROUTER_HEALTH_PORT, KUBELET_HEALTHZ_PORT,
+                   KUBELET_PORT, NODE_IP, Node, cleanup_host, NodeFiles)
 from .stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = ROOT / ".localenv"
 LOCAL_STACK = ROOT / "stacks" / "Pulumi.local.yaml"
-# Loopback ports behind the pods' container ports (as a port-forward would give them).
-DATABASE_PORT = 13306
-KEYCLOAK_MANAGEMENT_PORT = 19000
-LEGACY_REGISTRY_PORT = 15028  # the 2.8 line, run beside the stack's (3.x) registry from the same Secrets
-PROCESS_BACKED = ("database", "keycloak", "registry")
+# The other registry line: a Deployment and a NodePort Service beside the stack's registry.
+OTHER_LINE_NAME = "registry-other-line"
+OTHER_LINE_NODE_PORT = 31528
+CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 
 
 def local_settings() -> Settings:
@@ -46,6 +49,57 @@ def local_settings() -> Settings:
 
 def port_of(url: str) -> int:
     return urlsplit(url).port or 80
+
+
+def line_of(image: str) -> str:
+    """The registry line an image tag belongs to: 2.8 or 3."""
+    return "2.8" if image.rsplit(":", 1)[1].startswith("2.") else "3"
+
+
+def copy_labels(name: str) -> dict[str, str]:
+    """Labels of a registry copy: its own name, so the stack's Service never selects it."""
+    return {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "localenv"}
+
+
+def registry_copy(registry: dict, name: str, image: str, public_url: str, claim: str = "", config_secret: str = "") -> dict:
+    """A Deployment of the stack's registry pod (as the API server has it) under another name and image: its own
+    data (on ``claim``, else scratch), upload URLs naming its own NodePort, and optionally another config Secret."""
+    labels = copy_labels(name)
+    template = copy.deepcopy(registry["spec"]["template"])
+    template["metadata"] = {"labels": labels, "annotations": template["metadata"].get("annotations") or {}}
+    container = template["spec"]["containers"][0]
+    container["image"] = image
+    container["env"] = [e for e in container.get("env") or [] if e["name"] != "REGISTRY_HTTP_HOST"] + \
+        [{"name": "REGISTRY_HTTP_HOST", "value": public_url}]
+    volumes = []
+    for volume in template["spec"].get("volumes") or []:
+        if "persistentVolumeClaim" in volume:
+            volume = {"name": volume["name"], **({"persistentVolumeClaim": {"claimName": claim}} if claim else
+                                                 {"emptyDir": {}})}
+        elif config_secret and (volume.get("secret") or {}).get("secretName") == CONFIG_SECRET:
+            volume = {**volume, "secret": {**volume["secret"], "secretName": config_secret}}
+        volumes.append(volume)
+    template["spec"]["volumes"] = volumes
+    template["spec"].pop("affinity", None)  # it names the stack's registry pods, not the copy's
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": registry["metadata"]["namespace"], "labels": labels},
+            "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": template,
+                     "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0}}}}
+
+
+def claim(namespace: str, name: str, size: str) -> dict:
+    """A claim on the node's default StorageClass."""
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name, "namespace": namespace, "labels": copy_labels(name)},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}}
+
+
+def node_port_service(namespace: str, name: str, node_port: int) -> dict:
+    """A NodePort Service (127.0.0.1:node_port) in front of a registry copy."""
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": namespace, "labels": copy_labels(name)},
+            "spec": {"type": "NodePort", "selector": copy_labels(name), "ports": [
+                {"name": "http", "port": HTTP_PORT, "targetPort": HTTP_PORT, "nodePort": node_port}]}}
 
 
 class LocalEnvironment:
@@ -65,22 +119,35 @@ class LocalEnvironment:
             self.down()
         started = time.monotonic()
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        state: dict[str, Any] = {"pids": {}, "timings": {}}
+        state: dict[str, Any] = {"pids": {}, "timings": {}, "node": {}}
         try:
             state["tools"] = self.install()
+            state["timings"]["install"] = round(time.monotonic() - started, 1)
+            self._save(state)
+            node = self.node(state)
+            node.prepare_host(state["node"])
             self._save(state)
             cluster = LocalCluster(self.state_dir / "cluster", Path(state["tools"]["KUBE_BIN_DIR"]), self.logs)
-            api = cluster.start(state["pids"], PROCESS_BACKED)
+            api, daemon_tokens = cluster.start(state["pids"])
             state["kube_token"] = api.token
             state["timings"]["control_plane"] = round(time.monotonic() - started, 1)
             self._save(state)
-            self._start_kubelet(state, api)
+            node.start(state["pids"], api, daemon_tokens, cluster.files / "ca.crt", self._import_images)
+            state["timings"]["node"] = round(time.monotonic() - started, 1)
             self._save(state)
             stack = self.stack(state)
             stack.init()
             deployed = time.monotonic()
             stack.up()
             state["timings"]["pulumi_up"] = round(time.monotonic() - deployed, 1)
+            state["pids"]["other-line"] = processes.start("other-line", [
+                sys.executable, "-u", "-m", "localenv.other_line", str(self.state_dir)], self.logs, cwd=ROOT)
+            self._save(state)
+            processes.wait_until("the other registry line", lambda: self.other_line_ready(api), state["pids"]["other-line"],
+                                 180, self.logs / "other-line.log")
+            dead = [name for name, pid in state["pids"].items() if not processes.alive(pid)]
+            if dead:
+                raise processes.ServerError(f"{', '.join(dead)} exited during start-up (logs: .localenv-failed-logs/)")
         except BaseException:
             self._save(state)
             self._keep_logs()
@@ -92,24 +159,32 @@ class LocalEnvironment:
         return self.write_env_json()
 
     def _keep_logs(self) -> None:
-        """A failed `up` tears everything down; its server logs go to .localenv-failed-logs/ for the post-mortem."""
+        """A failed `up` tears everything down; its logs (servers and pods) go to .localenv-failed-logs/."""
         kept = self.state_dir.parent / ".localenv-failed-logs"
         shutil.rmtree(kept, ignore_errors=True)
         if self.logs.exists():
             shutil.copytree(self.logs, kept)
-            print(f"localenv: up failed; server logs kept in {kept}", file=sys.stderr)
+        pod_logs = NodeFiles(self.state_dir / "node") / "pod-logs"
+        if pod_logs.exists():
+            shutil.copytree(pod_logs, kept / "pods", dirs_exist_ok=True)
+        if kept.exists():
+            print(f"localenv: up failed; logs kept in {kept}", file=sys.stderr)
 
     def down(self) -> None:
-        """Stop the kubelet (and the servers it runs), then the control plane; remove .localenv (caches stay)."""
+        """Stop the node (its pods with it), then the control plane, and undo what the node did to the host; remove
+        .localenv (caches stay)."""
         state = self._load()
         pids = state.get("pids") or {}
-        if "kubelet" in pids:
-            processes.stop(pids.pop("kubelet"), timeout=90)
-        for pod in self.kubelet_status().values():  # if the kubelet died, its servers are still ours to stop
-            for pid in pod["pids"].values():
-                processes.stop(pid)
-        for pid in reversed(list(pids.values())):
+        if "other-line" in pids:
+            processes.stop(pids.pop("other-line"))
+        if state.get("tools"):
+            self.node(state).stop(pids)
+        for name in reversed(CONTROL_PLANE):
+            if name in pids:
+                processes.stop(pids.pop(name))
+        for pid in pids.values():
             processes.stop(pid)
+        cleanup_host(NodeFiles(self.state_dir / "node"), state.get("node") or {})
         if self.state_dir.exists():
             shutil.rmtree(self.state_dir)
 
@@ -117,14 +192,22 @@ class LocalEnvironment:
         state = self._load()
         pids = state.get("pids") or {}
         return bool(pids) and self.env_file.exists() and all(processes.alive(pid) for pid in pids.values()) and \
-            processes.http_ok(f"http://127.0.0.1:{KEYCLOAK_MANAGEMENT_PORT}/health/ready")()
+            self.kube().ready()
 
-    def listening_ports(self) -> list[int]:
-        """Every loopback port this environment serves on, for checks that `down` left nothing behind."""
-        keycloak, registry = port_of(self.settings.keycloak.public_url), port_of(self.settings.registry.public_url)
-        ports = [ETCD_PORT, ETCD_PEER_PORT, APISERVER_PORT, KWOK_PORT, DATABASE_PORT, keycloak, KEYCLOAK_MANAGEMENT_PORT,
-                 registry, registry + 1, LEGACY_REGISTRY_PORT, LEGACY_REGISTRY_PORT + 1]
-        return [p for p in ports if processes.port_open(p)]
+    def listening_ports(self) -> list[str]:
+        """Every address this environment serves on ("host:port"), for checks that `down` left nothing behind."""
+        loopback = [ETCD_PORT, ETCD_PEER_PORT, KUBELET_HEALTHZ_PORT, KUBE_PROXY_METRICS_PORT, KUBE_PROXY_HEALTHZ_PORT,
+                    KUBE_ROUTER_HEALTH_PORT, port_of(self.settings.keycloak.public_url),
+                    port_of(self.settings.registry.public_url), OTHER_LINE_NODE_PORT]
+        addresses = [("127.0.0.1", p) for p in loopback] + [(NODE_IP, APISERVER_PORT), (NODE_IP, KUBELET_PORT)]
+        serving = processes.listening()
+        return [f"{host}:{port}" for host, port in addresses
+                if (host, port) in serving or ("0.0.0.0", port) in serving
+                or host.startswith("127.") and processes.port_open(port, host)]  # NodePorts are iptables rules
+
+    def node(self, state: Optional[dict] = None) -> Node:
+        state = state or self._load()
+        return Node(self.state_dir / "node", Path(state["tools"]["NODE_BIN_DIR"]), self.logs)
 
     def stack(self, state: Optional[dict] = None) -> LocalStack:
         state = state or self._load()
@@ -138,15 +221,72 @@ class LocalEnvironment:
         env = json.loads(self.env_file.read_text())
         return KeycloakAdmin(env["keycloak_url"], env["admin"]["username"], env["admin"]["password"])
 
+    def pods(self, component: str, include_terminating: bool = False) -> list[dict]:
+        """The live pods of one workload of the stack (or OTHER_LINE_NAME), oldest first."""
+        pods = self.kube().items(f"/api/v1/namespaces/{self.settings.namespace}/pods",
+                                 f"{next(iter(kube.labels(component)))}={component}")
+        live = [p for p in pods if include_terminating or not p["metadata"].get("deletionTimestamp")]
+        return sorted(live, key=lambda p: p["metadata"]["creationTimestamp"])
+
+    def workload(self, component: str) -> dict[str, Any]:
+        """The newest live pod of a workload as the kubelet reports it, with its container's host pids; {} if none."""
+        live = self.pods(component)
+        if not live:
+            return {}
+        pod = live[-1]
+        container = pods.container_of(pod)
+        status = next((c for c in (pod.get("status") or {}).get("containerStatuses") or [] if c["name"] == container), {})
+        try:
+            pids = pods.container_pids(pod, container)
+        except (pods.PodNotRunning, OSError, KeyError):
+            pids = []
+        return {"pod": pod["metadata"]["name"], "uid": pod["metadata"]["uid"], "ready": bool(status.get("ready")),
+                "restarts": status.get("restartCount", 0), "pids": pids,
+                "container_id": (status.get("containerID") or "").split("://")[-1]}
+
+    def wait_for_registries(self, timeout: float = 180) -> None:
+        """After a `pulumi up`: until the other line's copy has caught up with the stack's registry (same pod
+        template annotations: keys, config), both Deployments are rolled out and their old pods are gone (a
+        terminating pod serves through its preStop pause, and proxies drop it only a moment after it stops being
+        ready: a request may reach it until it has exited)."""
+        api, namespace = self.kube(), self.settings.namespace
+
+        def annotations(name: str) -> Optional[dict]:
+            deployment = api.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}")
+            return deployment and deployment["spec"]["template"]["metadata"].get("annotations")
+
+        def only_current_pods() -> bool:
+            return all(len(self.pods(name, include_terminating=True)) == len(self.pods(name))
+                       for name in ("registry", OTHER_LINE_NAME))
+
+        deadline = time.monotonic() + timeout
+        while not (annotations("registry") == annotations(OTHER_LINE_NAME) is not None and
+                   api.deployment_available(namespace, "registry") and self.other_line_ready(api) and
+                   only_current_pods()):
+            if time.monotonic() > deadline:
+                raise processes.ServerError(f"the registry Deployments did not settle within {timeout:.0f}s")
+            time.sleep(0.5)
+
+    def registry_workload(self, line: str) -> str:
+        """The workload serving one registry line: the stack's registry or the copy beside it."""
+        return "registry" if line == self.settings.registry.line else OTHER_LINE_NAME
+
+    def other_line_url(self) -> str:
+        return f"http://127.0.0.1:{OTHER_LINE_NODE_PORT}"
+
+    def other_line_ready(self, api: Optional[KubeApi] = None) -> bool:
+        api = api or self.kube()
+        return api.deployment_available(self.settings.namespace, OTHER_LINE_NAME) and \
+            processes.http_ok(f"{self.other_line_url()}/v2/", expect=(401,))()
+
     def write_env_json(self) -> dict[str, Any]:
         """.localenv/env.json from the stack's outputs: what a person or a test needs to log in."""
         state = self._load()
         out = self.stack(state).outputs()
-        legacy_url = f"http://127.0.0.1:{LEGACY_REGISTRY_PORT}"
         server_versions = state.get("versions") or {}
         access = out["repositoryAccess"]
         line = self.settings.registry.line
-        other = "2.8" if line == "3" else "3"  # the line the kubelet runs beside the stack's
+        other = "2.8" if line == "3" else "3"  # the line the environment runs beside the stack's
         env = {
             "keycloak_url": out["keycloakUrl"],
             "admin": {"username": out["keycloakAdminUsername"], "password": out["keycloakAdminPassword"]},
@@ -160,7 +300,7 @@ class LocalEnvironment:
             "repository_access": access,
             "registries": [
                 {"line": line, "url": out["registryUrl"], "version": server_versions.get(f"registry-{line}", "")},
-                {"line": other, "url": legacy_url, "version": server_versions.get(f"registry-{other}", "")},
+                {"line": other, "url": self.other_line_url(), "version": server_versions.get(f"registry-{other}", "")},
             ],
             "kubeconfig": str(self.state_dir / "cluster" / "kubeconfig"),
             "namespace": out["namespace"],
@@ -170,58 +310,56 @@ class LocalEnvironment:
         return env
 
     def install(self) -> dict[str, str]:
-        """Servers (scripts/install-test-deps), the control plane (scripts/kube-binaries) and the engine
-        (scripts/pulumi-engine), side by side, each built or downloaded once and cached; fails naming what is missing."""
+        """Servers and tools (scripts/install-test-deps), the control plane (scripts/kube-binaries), the node
+        (scripts/node-binaries) and the engine (scripts/pulumi-engine) side by side, and the images as soon as
+        install-test-deps has fetched what they are made of; each built or downloaded once and cached. Fails
+        naming what could not be obtained."""
         env = {**os.environ, "KEYCLOAK_VERSION": self.settings.keycloak.version,
                "REGISTRY3_VERSION": self.settings.registry.version}
-        scripts = ("install-test-deps", "kube-binaries", "pulumi-engine")
+        scripts = ("install-test-deps", "kube-binaries", "node-binaries", "pulumi-engine")
         running = {name: subprocess.Popen([str(ROOT / "scripts" / name)], env=env, stdout=subprocess.PIPE,
                                           stderr=subprocess.PIPE, text=True) for name in scripts}
-        outputs = {name: process.communicate() for name, process in running.items()}
+        with ThreadPoolExecutor(len(scripts)) as pool:  # each script's output drained as it comes
+            output_of = {name: pool.submit(process.communicate) for name, process in running.items()}
+            output_of["install-test-deps"].result()
+            image_error = ""
+            if running["install-test-deps"].returncode == 0:
+                for name in images.RECIPES:
+                    try:
+                        images.build_image(name)
+                    except images.BuildError as error:
+                        image_error = f"could not obtain the {name} image: {error}"
+                        break
+            outputs = {name: future.result() for name, future in output_of.items()}
         for name, process in running.items():
             if process.returncode != 0:
                 raise processes.ServerError(f"scripts/{name} failed:\n{outputs[name][1][-3000:]}")
+        if image_error:
+            raise processes.ServerError(image_error)
         tools = dict(line.split("=", 1) for line in outputs["install-test-deps"][0].splitlines() if "=" in line)
         tools["KUBE_BIN_DIR"] = outputs["kube-binaries"][0].strip().splitlines()[-1]
+        tools["NODE_BIN_DIR"] = outputs["node-binaries"][0].strip().splitlines()[-1]
         tools["ENGINE_BIN_DIR"] = outputs["pulumi-engine"][0].strip().splitlines()[-1]
         return tools
 
     # ----------------------------------------------------------------------------------- steps
-    def _start_kubelet(self, state: dict, api: KubeApi) -> None:
-        registry = self.settings.registry
-        config = KubeletConfig(
-            server=api.server, token=api.token, ca_file=api.ca_file, namespace=self.settings.namespace,
-            state_dir=str(self.state_dir), tools=state["tools"],
-            ports={"database": {self.settings.database.port: DATABASE_PORT},
-                   "keycloak": {Listen().http_port: port_of(self.settings.keycloak.public_url),
-                                Listen().management_port: KEYCLOAK_MANAGEMENT_PORT},
-                   "registry": {HTTP_PORT: port_of(registry.public_url), DEBUG_PORT: port_of(registry.public_url) + 1}},
-            services={database.service_host(self.settings.namespace): "database"},
-            legacy_registry={"url": f"http://127.0.0.1:{LEGACY_REGISTRY_PORT}", "port": LEGACY_REGISTRY_PORT,
-                             "debug_port": LEGACY_REGISTRY_PORT + 1})
-        (self.state_dir / "kubelet.json").write_text(json.dumps(config.__dict__, indent=2))
-        (self.state_dir / "kubelet.json").chmod(0o600)
-        state["pids"]["kubelet"] = processes.start("kubelet", [sys.executable, "-u", "-m", "localenv.kubelet",
-                                                               str(self.state_dir)], self.logs, cwd=ROOT)
+    def _import_images(self, containerd_address: str) -> None:
+        """Every image the node runs, under the names the pod specs use (nothing can be pulled)."""
+        for name in images.RECIPES:
+            try:
+                images.import_image(name, containerd_address)
+            except images.BuildError as error:
+                raise processes.ServerError(f"could not import the {name} image: {error}") from None
 
     def _server_versions(self, state: dict) -> dict[str, str]:
-        tools = state["tools"]
-
-        def version(binary: str) -> str:
-            words = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.split()
-            return words[-1] if words else "unknown"
-        mariadb = subprocess.run([tools["MARIADBD"], "--version"], capture_output=True, text=True).stdout
-        return {"keycloak": tools["KEYCLOAK_VERSION"], "registry-3": version(tools["REGISTRY3_BIN"]),
-                "registry-2.8": version(tools["REGISTRY2_BIN"]),
-                "mariadb": mariadb.split(" Ver ")[-1].split()[0] if mariadb else "unknown",
-                "pulumi": subprocess.run([str(Path(tools["ENGINE_BIN_DIR"]) / "pulumi"), "version"],
+        def tag(name: str) -> str:
+            return images.reference(name).rsplit(":", 1)[1]
+        registry_lines = {line_of(images.reference(n)): tag(n) for n in ("registry", "registry_legacy")}
+        return {"keycloak": tag("keycloak"), "mariadb": tag("mariadb"),
+                **{f"registry-{line}": version for line, version in registry_lines.items()},
+                "containerd": subprocess.run(["containerd", "--version"], capture_output=True, text=True).stdout.split()[2],
+                "pulumi": subprocess.run([str(Path(state["tools"]["ENGINE_BIN_DIR"]) / "pulumi"), "version"],
                                          capture_output=True, text=True).stdout.strip()}
-
-    def kubelet_status(self) -> dict[str, Any]:
-        try:
-            return json.loads((self.state_dir / "kubelet-status.json").read_text())
-        except (OSError, ValueError):
-            return {}
 
     # ----------------------------------------------------------------------------------- files
     def _save(self, state: dict) -> None:

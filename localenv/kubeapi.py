@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
 
 import requests
 
 TIMEOUT_SECONDS = 10
+
+
+def kubeconfig(server: str, ca_file: Path, token: str) -> dict:
+    """A kubeconfig for one bearer token against the local API server."""
+    return {"apiVersion": "v1", "kind": "Config", "current-context": "local",
+            "clusters": [{"name": "local", "cluster": {"server": server, "certificate-authority": str(ca_file)}}],
+            "users": [{"name": "user", "user": {"token": token}}],
+            "contexts": [{"name": "local", "context": {"cluster": "local", "user": "user"}}]}
 
 
 class KubeApiError(RuntimeError):
@@ -64,6 +73,16 @@ class KubeApi:
         node = self.get(f"/api/v1/nodes/{name}") if self.ready() else None
         conditions = ((node or {}).get("status") or {}).get("conditions") or []
         return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    def deployment_available(self, namespace: str, name: str) -> bool:
+        """Every replica of the Deployment's current revision is updated and available."""
+        deployment = self.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}")
+        if not deployment:
+            return False
+        status, wanted = deployment.get("status") or {}, deployment["spec"].get("replicas", 1)
+        return status.get("observedGeneration", 0) >= deployment["metadata"]["generation"] and \
+            status.get("updatedReplicas", 0) == wanted and status.get("availableReplicas", 0) == wanted and \
+            status.get("replicas", 0) == wanted
 
     def secret_data(self, namespace: str, name: str) -> dict[str, bytes]:
         secret = self.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")

@@ -65,6 +65,18 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
+def listening() -> set[tuple[str, int]]:
+    """Every (IPv4 address, port) a socket of this host listens on, from /proc/net/tcp (a connect would not do:
+    this machine's gateway accepts connections to any address nothing local serves)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A":  # TCP_LISTEN
+            address, port = fields[1].split(":")
+            found.add((socket.inet_ntoa(bytes.fromhex(address)[::-1]), int(port, 16)))
+    return found
+
+
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
@@ -83,10 +95,10 @@ def wait_until(name: str, check: Callable[[], bool], pid: int, timeout: float, l
     raise ServerError(f"{name} not ready after {timeout:.0f}s; last log lines:\n{tail(log)}")
 
 
-def http_ok(url: str) -> Callable[[], bool]:
+def http_ok(url: str, expect: tuple[int, ...] = (200,)) -> Callable[[], bool]:
     def check() -> bool:
         try:
-            return requests.get(url, timeout=2).status_code == 200
+            return requests.get(url, timeout=2).status_code in expect
         except requests.RequestException:
             return False
     return check

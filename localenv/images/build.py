@@ -441,7 +441,7 @@ def import_image(name: str, containerd_address: str, namespace: str = "k8s.io", 
     built = build(name)
     if not shutil.which(ctr):
         raise BuildError("ctr (Debian package containerd)")
-    run([ctr, "--address", containerd_address, "--namespace", namespace, "images", "import", built.path])
+    run([ctr, "--address", containerd_address, "--namespace", namespace, "images", "import", built.path], capture=True)
     listed = run([ctr, "--address", containerd_address, "--namespace", namespace, "images", "ls", "-q"],
                  capture=True).split()
     for reference in [built.reference, *built.aliases]:

@@ -21,7 +21,6 @@ from pathlib import Path
 
 from . import build
 
-JDK_CANDIDATES = ("/usr/lib/jvm/temurin-25-jdk-amd64",)
 JAVA_HOME = "/opt/java/openjdk"
 UID = 1000
 MODULES = ("java.se", "jdk.unsupported", "jdk.crypto.ec", "jdk.crypto.cryptoki", "jdk.localedata", "jdk.charsets",
@@ -47,16 +46,14 @@ def dist_zip() -> Path:
 
 
 def jdk() -> Path:
-    """A JDK >= 21 with jlink: KEYCLOAK_IMAGE_JDK, else Temurin 25 where the machine notes say it lies."""
-    for candidate in filter(None, (os.environ.get("KEYCLOAK_IMAGE_JDK"), *JDK_CANDIDATES)):
-        path = Path(candidate)
-        if (path / "bin" / "jlink").is_file() and (path / "release").is_file():
-            release = (path / "release").read_text()
-            major = release.split('JAVA_VERSION="', 1)[1].split(".", 1)[0] if 'JAVA_VERSION="' in release else "0"
-            if int(major) >= 21:
-                return path
-    raise build.BuildError("a JDK 21+ with jlink for Keycloak's runtime (looked in KEYCLOAK_IMAGE_JDK and "
-                           f"{', '.join(JDK_CANDIDATES)})")
+    """The JDK scripts/java-home finds (KEYCLOAK_JAVA_HOME, else Temurin or any 21+ under /usr/lib/jvm): its jlink
+    makes the image's runtime."""
+    found = subprocess.run([str(build.ROOT / "scripts" / "java-home"), "--jdk"], capture_output=True, text=True)
+    path = Path(found.stdout.strip())
+    if found.returncode != 0 or not (path / "bin" / "jlink").is_file():
+        raise build.BuildError("a JDK 21+ with jlink for Keycloak's runtime (scripts/java-home --jdk; set "
+                               "KEYCLOAK_JAVA_HOME)")
+    return path
 
 
 def modules() -> list[str]:

@@ -16,7 +16,7 @@ import requests
 
 OK, AUTH, SERVER, CONNECTION = "ok", "auth", "server", "connection"
 MANIFEST_TYPES = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
-RESULTS = Path(__file__).resolve().parents[2] / ".localenv" / "faults"
+RESULTS = Path(__file__).resolve().parents[2] / ".test-reports"  # outlives .localenv (the last test removes it)
 
 
 def kind_of(response: requests.Response) -> str:
@@ -96,7 +96,7 @@ class Load:
 
 
 def report(name: str, figures: dict) -> None:
-    """What a fault test measured, printed and kept as .localenv/faults/<name>.json (for the closing note)."""
+    """What a fault test measured, printed and kept as .test-reports/<name>.json (for the closing note)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(figures, indent=2, default=str))
     print(f"{name}: {json.dumps(figures, default=str)}")

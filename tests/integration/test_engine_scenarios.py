@@ -30,8 +30,9 @@ def remove_config(stack: LocalStack, key: str) -> None:
 
 
 def apply(local_env, stack: LocalStack, *flags: str) -> dict:
-    """`pulumi up`, then the environment file rewritten from the new outputs."""
+    """`pulumi up`, then (once the other registry line has followed) the environment file from the new outputs."""
     stack.up(*flags)
+    local_env.wait_for_registries()
     return local_env.write_env_json()
 
 
@@ -76,7 +77,11 @@ def test_preview_of_a_fresh_stack_never_logs_in_to_keycloak(stack, admin, env_js
     admin.call("PUT", "/master/events/config", json={"eventsEnabled": True, "enabledEventTypes": ["LOGIN"]})
     token = admin_token(env_json)  # taken before the moment, so reading the events adds none
     since = int(time.time() * 1000)
-    with scratch_stack(stack, "fresh-preview", committed_config()) as name:
+    # A second stack beside the running one: its own namespace, and ClusterIP Services (a dry-run of the local stack's
+    # NodePorts would collide with the running stack's: node ports are cluster-wide).
+    config = {**committed_config(), f"{PROJECT}:namespace": "fresh-preview",
+              f"{PROJECT}:keycloakServiceType": "ClusterIP", f"{PROJECT}:registryServiceType": "ClusterIP"}
+    with scratch_stack(stack, "fresh-preview", config) as name:
         result = stack.run("preview", "--non-interactive", stack=name)
         assert re.search(r"\+ [1-9][0-9]* to create", result.stdout), result.stdout[-2000:]
         assert admin_logins_since(env_json, since, token) == []
@@ -104,7 +109,7 @@ def test_every_workload_pod_is_admitted_under_restricted(kube, env_json):
     namespace = env_json["namespace"]
     labels = kube.get(f"/api/v1/namespaces/{namespace}")["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
-    pods = kube.items(f"/api/v1/namespaces/{namespace}/pods")
+    pods = kube.items(f"/api/v1/namespaces/{namespace}/pods", "app.kubernetes.io/part-of=keycloak-registry")
     running = {p["metadata"]["labels"]["app.kubernetes.io/name"] for p in pods if p["status"].get("phase") == "Running"}
     assert running == set(WORKLOADS)
     failed = [e for e in kube.items(f"/api/v1/namespaces/{namespace}/events") if e["reason"] == "FailedCreate"]
@@ -257,6 +262,8 @@ def test_destroy_removes_everything_and_up_again_works(local_env, stack, kube, e
     refused = stack.run("destroy", "--yes", "--skip-preview", "--non-interactive", check=False)
     assert refused.returncode != 0 and "protected" in refused.stdout + refused.stderr  # the claims hold data
     assert request_token(env_json, *(env_json["users"][0][k] for k in ("username", "password"))).status_code == 200
+    pod_uids = [p["metadata"]["uid"] for p in kube.items(f"/api/v1/namespaces/{namespace}/pods")]
+    assert pod_uids
     set_config(stack, "allowVolumeReplacement", "true")  # the documented way: unprotect with `up`, then destroy
     stack.up()
     stack.run("destroy", "--yes", "--skip-preview", "--non-interactive")
@@ -266,9 +273,11 @@ def test_destroy_removes_everything_and_up_again_works(local_env, stack, kube, e
     while kube.get(f"/api/v1/namespaces/{namespace}") is not None and time.monotonic() < deadline:
         time.sleep(1)
     assert kube.get(f"/api/v1/namespaces/{namespace}") is None
-    while local_env.kubelet_status() and time.monotonic() < deadline:
+    def pod_cgroups() -> list[Path]:  # a pod's cgroup goes once the kubelet has stopped its containers
+        return [p for uid in pod_uids for p in Path("/sys/fs/cgroup/memory/kubepods").rglob(f"pod{uid}")]
+    while pod_cgroups() and time.monotonic() < deadline + 60:
         time.sleep(1)
-    assert local_env.kubelet_status() == {}  # every server of the stack stopped with its pod
+    assert pod_cgroups() == [], "containers of the destroyed stack still run"
 
     env = apply(local_env, stack)
     user = env["users"][0]

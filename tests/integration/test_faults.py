@@ -54,6 +54,13 @@ def push(skopeo, registry: dict, user: dict, tmp_path, tag: str) -> str:
     return digest
 
 
+def serving(registry: dict) -> bool:
+    try:
+        return registry_get(registry, None).status_code == 401
+    except requests.ConnectionError:
+        return False
+
+
 def pulled_digest(skopeo, registry: dict, tag: str) -> str:
     host = registry_host(registry)
     inspected = skopeo.run("inspect", "--authfile", str(skopeo.authfile), "--tls-verify=false",
@@ -86,10 +93,13 @@ def test_images_pushed_before_a_registry_restart_pull_with_the_same_digest(line,
                                                                           skopeo, tmp_path):
     registry = next(r for r in env_json["registries"] if r["line"] == line)
     digest = push(skopeo, registry, user, tmp_path, f"restart-{line.replace('.', '-')}")
-    before = local_env.kubelet_status()["registry"]["pod"]
+    workload = local_env.registry_workload(line)
+    before = local_env.workload(workload)["pod"]
     kube.call("DELETE", f"/api/v1/namespaces/{env_json['namespace']}/pods/{before}", expect=(200,))
-    wait_until(lambda: (local_env.kubelet_status().get("registry") or {}).get("pod") not in (None, before)
-               and local_env.kubelet_status()["registry"]["ready"], 120, "the registry pod replaced")
+    wait_until(lambda: local_env.workload(workload).get("pod") not in (None, before)
+               and local_env.workload(workload)["ready"], 120, "the registry pod replaced")
+    # one replica: between the old pod's exit and the proxies routing to the new one, nothing serves
+    wait_until(lambda: serving(registry), 30, "the registry's Service routing to the new pod")
     assert pulled_digest(skopeo, registry, f"restart-{line.replace('.', '-')}") == digest
 
 
@@ -178,7 +188,7 @@ def realm_inventory_or_none(admin, realm: str):
 
 
 def pod_of(local_env, component: str) -> dict:
-    return local_env.kubelet_status().get(component) or {}
+    return local_env.workload(component)
 
 
 def test_a_database_restart_under_login_load_heals_on_its_own_and_loses_nothing(local_env, kube, admin, env_json, user):

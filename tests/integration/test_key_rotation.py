@@ -46,6 +46,7 @@ def test_tokens_from_before_and_after_a_rotation_both_work(local_env, stack, kub
     assert all(registry_get(r, after).status_code == 401 for r in registries)
 
     result = stack.up()
+    local_env.wait_for_registries()
     summary = json.loads(stack.run("stack", "history", "--json").stdout)[0]["resourceChanges"]
     assert "replace" not in summary and "delete" not in summary, (summary, result.stdout[-3000:])
     deployment_after = registry_deployment(kube, namespace)
@@ -59,7 +60,7 @@ def test_tokens_from_before_and_after_a_rotation_both_work(local_env, stack, kub
         assert registry_get(registry, after).status_code == 200, registry["line"]
 
 
-def test_a_staged_rotation_under_pull_load_fails_no_pull_for_auth(stack, admin, env_json, user, skopeo, tmp_path):
+def test_a_staged_rotation_under_pull_load_fails_no_pull_for_auth(local_env, stack, admin, env_json, user, skopeo, tmp_path):
     """The rotation the README prescribes, while 4 clients keep logging in and pulling from both lines:
     1. add the new key passive (published, not signing) and `pulumi up`: the registries roll and trust it;
     2. make it active and the old keys passive: Keycloak signs with it, the registries already know it.
@@ -86,6 +87,7 @@ def test_a_staged_rotation_under_pull_load_fails_no_pull_for_auth(stack, admin, 
                        "algorithm": ["RS256"]}})
         started = time.monotonic()
         stack.up()  # stage 1: the registries roll with the new certificate beside the old ones
+        local_env.wait_for_registries()
         rolled = time.monotonic()
         staged = next(c for c in key_providers(admin, realm) if c["name"] == "staged-rsa")
         staged["config"]["active"] = ["true"]

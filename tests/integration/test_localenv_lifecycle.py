@@ -8,7 +8,9 @@ import pytest
 
 from localenv import processes
 from localenv.environment import ROOT
+from localenv.node import leftovers, our_mounts, pod_processes
 from tests.integration.clients import registry_get, token_for
+from tests.integration.load import report
 
 pytestmark = pytest.mark.restarts_environment
 
@@ -18,9 +20,9 @@ def localenv(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_up_twice_down_and_up_again(local_env):
-    pids = local_env.state()["pids"]
-    server_pids = [pid for pod in local_env.kubelet_status().values() for pid in pod["pids"].values()]
-    assert server_pids, "the kubelet runs the stack's servers"
+    pids, host_record = local_env.state()["pids"], local_env.state()["node"]
+    container_pids = sorted(pod_processes())
+    assert len(container_pids) >= 6, "the node runs the stack's containers and its add-ons"
     started = time.monotonic()
     again = localenv("up")
     assert again.returncode == 0 and "already running" in again.stderr
@@ -29,12 +31,15 @@ def test_up_twice_down_and_up_again(local_env):
 
     down = localenv("down")
     assert down.returncode == 0, down.stderr
-    assert not any(processes.alive(pid) for pid in [*pids.values(), *server_pids])
+    assert not any(processes.alive(pid) for pid in [*pids.values(), *container_pids])
     assert local_env.listening_ports() == []
-    assert not local_env.state_dir.exists()
+    # sysctls restored; no iptables chain, ipset, bridge, network namespace or pod cgroup of the node left
+    assert leftovers(host_record) == []
+    assert our_mounts([str(local_env.state_dir)]) == [] and not local_env.state_dir.exists()
 
     up = localenv("up")
     assert up.returncode == 0, up.stderr
+    report("localenv-up", local_env.state()["timings"])
     fresh = json.loads(local_env.env_file.read_text())
     user = fresh["users"][0]
     token = token_for(fresh, user["username"], user["password"])

@@ -5,13 +5,11 @@ import json
 import time
 
 import pytest
-import requests
 
 from components.docker_client import DockerV2ClientProvider
 from components.signing_keys import JWKS_FILE
 from tests.integration.clients import (client_props, forged_claims, jwt_parts, kid_of, registry_get, registry_host,
                                        request_token, sign_jwt, signing_secret, token_for, write_oci_image)
-from tests.integration.test_faults import wait_until
 from tests.keys import certificate_pem, new_key, private_key_pem
 
 
@@ -70,17 +68,8 @@ def trusted_key(local_env, stack, kube):
                    "privateKey": [private_key_pem(key)], "certificate": [certificate_pem(key, realm)]}})
     stack.up()
     assert kid_of(key) in signing_secret(kube, local_env.settings.namespace)[JWKS_FILE]
-    # The new certificates roll the registry pod (Recreate): both lines serve again before a test asks them.
-    registries = json.loads(local_env.env_file.read_text())["registries"]
-    wait_until(lambda: all(serving(r) for r in registries), 60, "both registry lines serving after the rollout")
+    local_env.wait_for_registries()  # the other line's copy rolls after the stack's registry
     return key
-
-
-def serving(registry: dict) -> bool:
-    try:
-        return registry_get(registry, None).status_code == 401
-    except requests.ConnectionError:
-        return False
 
 
 def test_a_correctly_forged_token_is_accepted(registry, env_json, trusted_key):

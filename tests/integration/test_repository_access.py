@@ -164,7 +164,7 @@ def test_without_rules_members_may_push_anywhere_and_shared_layers_still_mount(l
 def test_a_changed_rule_applies_to_the_next_token_without_a_keycloak_restart_and_a_removed_robot_is_locked_out(
         local_env, stack, env_json):
     """`pulumi up` updates the rules (role attributes) and deletes the robot; Keycloak keeps running."""
-    keycloak_before = local_env.kubelet_status()["keycloak"]
+    keycloak_before = local_env.workload("keycloak")
     team_a, robot = account(env_json, "team-a"), account(env_json, robot=True)
     scope = f"repository:{TEAM_IMAGE}:pull,push"
     assert granted(token_for(env_json, *team_a, scope=scope)) == {f"repository:{TEAM_IMAGE}": ["pull", "push"]}
@@ -183,7 +183,7 @@ def test_a_changed_rule_applies_to_the_next_token_without_a_keycloak_restart_and
     env = json.loads(local_env.env_file.read_text())
     assert granted(token_for(env, *team_a, scope=scope)) == {f"repository:{TEAM_IMAGE}": ["pull", "push"]}
     assert request_token(env, *account(env, robot=True)).status_code == 200  # back, with a new password
-    keycloak_after = local_env.kubelet_status()["keycloak"]
+    keycloak_after = local_env.workload("keycloak")
     assert (keycloak_after["pod"], keycloak_after["pids"], keycloak_after["restarts"]) == \
         (keycloak_before["pod"], keycloak_before["pids"], keycloak_before["restarts"])
     assert COMMITTED_CONFIG.read_text().count("ci-pull") == 1  # the committed stack file was never written

@@ -2,7 +2,9 @@
 registries run on."""
 
 import json
+from pathlib import Path
 
+from components.registry import CERT_DIR
 from components.signing_keys import BUNDLE_FILE, JWKS_FILE, RealmKey, signing_material
 from tests.integration.clients import jwt_parts, signing_secret, token_for
 
@@ -25,6 +27,8 @@ def test_jwks_kid_is_the_kid_of_a_token_keycloak_issued(env_json, user, kube):
 
 
 def test_the_running_registry_pod_mounts_the_secret(local_env, env_json, kube):
-    pod = local_env.kubelet_status()["registry"]["pod"]
-    mounted = local_env.state_dir / "pods" / pod / "volumes" / "certs"
-    assert {f.name: f.read_text() for f in mounted.iterdir()} == signing_secret(kube, env_json["namespace"])
+    """Read through the container's own root, as the registry process sees it."""
+    registry = local_env.workload("registry")
+    mounted = Path(f"/proc/{registry['pids'][0]}/root{CERT_DIR}")
+    files = {f.name: f.read_text() for f in mounted.iterdir() if not f.name.startswith("..")}
+    assert files == signing_secret(kube, env_json["namespace"])

@@ -6,11 +6,10 @@ import hashlib
 import io
 import json
 import tarfile
-from pathlib import Path
 
 import pytest
 
-from localenv.bench import (aligned, evaluate_targets, latency_summary, mebibytes, memory_kib, median, percentile,
+from localenv.bench import (aligned, evaluate_targets, latency_summary, mebibytes, median, percentile,
                             pytest_summary, ratio, render_table, token_ratios, without_auth, write_bench_image)
 
 
@@ -44,24 +43,20 @@ def test_ratios_are_docker_over_oidc_and_missing_when_a_side_is():
     assert token_ratios(docker, oidc) == {"p50_ms": 1.2, "p95_ms": 0.8, "p99_ms": None, "tokens_per_s": 0.8}
 
 
-def test_memory_fields_and_quantities_in_mebibytes():
-    status = "Name:\tjava\nVmPeak:\t 9000000 kB\nVmHWM:\t  511000 kB\nVmRSS:\t  498000 kB\n"
-    assert memory_kib(status, "VmHWM") == 511000 and memory_kib(status, "VmRSS") == 498000
-    assert memory_kib("", "VmHWM") is None
+def test_memory_quantities_in_mebibytes():
     assert [mebibytes(q) for q in ("768Mi", "2Gi", "512Ki", "1357Mi")] == [768, 2048, 0.5, 1357]
     assert mebibytes("1048576") == 1 and mebibytes("1G") == pytest.approx(1e9 / 2 ** 20)
 
 
-def test_the_no_auth_twin_differs_from_the_pods_config_only_in_auth_address_and_data():
-    pod = {"version": 0.1, "http": {"addr": "127.0.0.1:15000", "host": "http://127.0.0.1:15000", "secret": "s",
-                                    "debug": {"addr": "127.0.0.1:15001"}},
-           "storage": {"filesystem": {"rootdirectory": "/pod/data"}, "delete": {"enabled": True}},
-           "auth": {"token": {"realm": "http://127.0.0.1:18080/realms/registry/protocol/docker-v2/auth"}}}
-    twin = without_auth(pod, 15100, 15101, Path("/bench/data"))
+def test_the_no_auth_twin_differs_from_the_pods_config_only_in_auth_and_public_address():
+    pod = {"version": 0.1, "http": {"addr": ":5000", "host": "http://127.0.0.1:31500", "secret": "s",
+                                    "debug": {"addr": ":5001"}},
+           "storage": {"filesystem": {"rootdirectory": "/var/lib/registry"}, "delete": {"enabled": True}},
+           "auth": {"token": {"realm": "http://127.0.0.1:31080/realms/registry/protocol/docker-v2/auth"}}}
+    twin = without_auth(pod, "http://127.0.0.1:31600")
     assert "auth" not in twin and "auth" in pod
-    assert twin["http"] == {"addr": "127.0.0.1:15100", "host": "http://127.0.0.1:15100", "secret": "s",
-                            "debug": {"addr": "127.0.0.1:15101"}}
-    assert twin["storage"] == {"filesystem": {"rootdirectory": "/bench/data"}, "delete": {"enabled": True}}
+    assert twin["http"] == {**pod["http"], "host": "http://127.0.0.1:31600"}
+    assert twin["storage"] == pod["storage"]
 
 
 def test_targets_follow_issue_9():

@@ -1,50 +1,79 @@
-"""The local environment's pure parts: loopback-only servers, kwok leaving process-backed pods alone, and
-pod paths mapped to local directories."""
+"""The local environment's pure parts: where each server listens, the node's configuration, the add-ons, and the
+registry copies made from the stack's own Deployment."""
 
 import re
-from pathlib import Path
 
-import yaml
-
-from localenv.cluster import ClusterFiles, LocalCluster, server_commands
-from localenv.kubelet import Kubelet, KubeletConfig, rewrite_paths, served_on
+from localenv.cluster import ClusterFiles, server_commands
+from localenv.environment import OTHER_LINE_NAME, line_of, node_port_service, registry_copy
+from localenv.node import (NODE_IP, POD_CIDR, NodeFiles, addon_objects, api_path, cni_config, containerd_config,
+                           kube_proxy_config, kubelet_config)
 from localenv.stack import LocalStack
 
 ADDRESS = re.compile(r"(?:https?://)?(\d+\.\d+\.\d+\.\d+):\d+")
 
 
-def test_every_control_plane_server_listens_on_loopback_only(tmp_path):
+def test_the_control_plane_listens_on_loopback_and_the_api_server_on_the_host_only_bridge(tmp_path):
     commands = server_commands(tmp_path / "bin", ClusterFiles(tmp_path))
-    assert list(commands) == ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]
+    assert list(commands) == ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"]
     addresses = {m for argv in commands.values() for arg in argv for m in ADDRESS.findall(arg)}
     assert addresses == {"127.0.0.1"}
-    assert "--bind-address=127.0.0.1" in commands["kube-apiserver"]
+    assert f"--bind-address={NODE_IP}" in commands["kube-apiserver"]
     assert "--secure-port=0" in commands["kube-controller-manager"] and "--secure-port=0" in commands["kube-scheduler"]
+    assert f"--cluster-cidr={POD_CIDR}" in commands["kube-controller-manager"]
 
 
-def test_kwok_leaves_process_backed_pods_to_the_kubelet(tmp_path):
-    bin_dir = tmp_path / "kube-bin"
-    (bin_dir / "kwok-stages").mkdir(parents=True)
-    pod_stage = {"kind": "Stage", "spec": {"resourceRef": {"kind": "Pod"}, "selector": {"matchExpressions": []}}}
-    node_stage = {"kind": "Stage", "spec": {"resourceRef": {"kind": "Node"}, "selector": {}}}
-    (bin_dir / "kwok-stages" / "pod-ready.yaml").write_text(yaml.safe_dump(pod_stage))
-    (bin_dir / "kwok-stages" / "node-initialize.yaml").write_text(yaml.safe_dump(node_stage))
-    cluster = LocalCluster(tmp_path / "cluster", bin_dir, tmp_path / "logs")
-    cluster.write_kwok_stages(("database", "keycloak"))
-    staged = cluster.stage_bin() / "kwok-stages"
-    pod = yaml.safe_load((staged / "pod-ready.yaml").read_text())
-    assert pod["spec"]["selector"]["matchExpressions"] == [
-        {"key": '.metadata.labels["app.kubernetes.io/name"]', "operator": "NotIn", "values": ["database", "keycloak"]}]
-    assert yaml.safe_load((staged / "node-initialize.yaml").read_text()) == node_stage
+def test_the_node_serves_only_on_loopback_and_its_bridge(tmp_path):
+    files = NodeFiles(tmp_path)
+    kubelet = kubelet_config(files, tmp_path / "ca.crt")
+    assert (kubelet["address"], kubelet["healthzBindAddress"], kubelet["readOnlyPort"]) == (NODE_IP, "127.0.0.1", 0)
+    assert kubelet["authentication"]["anonymous"]["enabled"] is False and kubelet["authorization"]["mode"] == "Webhook"
+    proxy = kube_proxy_config(tmp_path / "kubeconfig")
+    assert proxy["mode"] == "iptables" and proxy["nodePortAddresses"] == ["127.0.0.0/8"]
+    assert all(proxy[key].startswith("127.0.0.1:") for key in ("metricsBindAddress", "healthzBindAddress"))
+    bridge = cni_config(files)["plugins"][0]
+    assert bridge["ipam"]["ranges"] == [[{"subnet": POD_CIDR, "gateway": NODE_IP}]]
 
 
-def test_paths_under_a_mount_move_to_its_local_directory():
-    mounts = {"/etc/registry/certs": Path("/x/certs"), "/var/lib/registry": Path("/x/data")}
-    config = {"auth": {"token": {"rootcertbundle": "/etc/registry/certs/registry-cert.pem", "realm": "http://k/auth"}},
-              "storage": {"filesystem": {"rootdirectory": "/var/lib/registry"}}, "other": ["/etc/registry/certsX"]}
-    assert rewrite_paths(config, mounts) == {
-        "auth": {"token": {"rootcertbundle": "/x/certs/registry-cert.pem", "realm": "http://k/auth"}},
-        "storage": {"filesystem": {"rootdirectory": "/x/data"}}, "other": ["/etc/registry/certsX"]}
+def test_containerd_never_asks_for_an_oom_score_below_its_own_and_keeps_runc_state_in_its_directory(tmp_path):
+    config = containerd_config(NodeFiles(tmp_path))
+    assert "restrict_oom_score_adj = true" in config and "SystemdCgroup = false" in config
+    assert f'Root = "{tmp_path}/containerd/runc"' in config
+
+
+def test_the_add_ons_run_from_images_built_here_and_never_pull(tmp_path):
+    objects = addon_objects(NodeFiles(tmp_path))
+    containers = [c for o in objects if o["kind"] == "Deployment" for c in o["spec"]["template"]["spec"]["containers"]]
+    assert {c["image"] for c in containers} == {"registry.k8s.io/coredns/coredns:v1.15.0",
+                                               "docker.io/rancher/local-path-provisioner:v0.0.30"}
+    assert all(c["imagePullPolicy"] == "IfNotPresent" for c in containers)
+    storage_class = next(o for o in objects if o["kind"] == "StorageClass")
+    assert storage_class["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
+    assert str(tmp_path / "volumes") in next(o for o in objects if o["metadata"]["name"] == "local-path-config")["data"]["config.json"]
+    assert {api_path(o) for o in objects} >= {"/apis/apps/v1/namespaces/kube-system/deployments/coredns",
+                                              "/apis/storage.k8s.io/v1/storageclasses/local-path"}
+
+
+def test_the_other_registry_line_is_the_stacks_registry_pod_with_another_image_and_its_own_data():
+    registry = {"metadata": {"name": "registry", "namespace": "registry"}, "spec": {"template": {
+        "metadata": {"labels": {"app.kubernetes.io/name": "registry"}, "annotations": {"checksum/keys": "k1"}},
+        "spec": {"securityContext": {"runAsUser": 1000}, "containers": [{
+            "name": "registry", "image": "docker.io/library/registry:3.1.2", "env": [{"name": "A", "value": "1"}]}],
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "registry-data"}},
+                        {"name": "config", "secret": {"secretName": "registry-config"}}]}}}}
+    copy = registry_copy(registry, OTHER_LINE_NAME, "docker.io/library/registry:2.8.2", "http://127.0.0.1:31528")
+    template = copy["spec"]["template"]
+    assert copy["spec"]["selector"]["matchLabels"] == template["metadata"]["labels"] != {"app.kubernetes.io/name": "registry"}
+    assert template["metadata"]["annotations"] == {"checksum/keys": "k1"}  # rolls whenever the stack's registry rolls
+    assert template["spec"]["securityContext"] == {"runAsUser": 1000}
+    assert template["spec"]["volumes"] == [{"name": "data", "emptyDir": {}},
+                                           {"name": "config", "secret": {"secretName": "registry-config"}}]
+    assert template["spec"]["containers"][0]["env"] == [{"name": "A", "value": "1"},
+                                                         {"name": "REGISTRY_HTTP_HOST", "value": "http://127.0.0.1:31528"}]
+    assert registry["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":3.1.2")  # the source is untouched
+    with_config = registry_copy(registry, "bench", "img", "http://x", config_secret="bench-config")
+    assert with_config["spec"]["template"]["spec"]["volumes"][1]["secret"]["secretName"] == "bench-config"
+    assert node_port_service("registry", OTHER_LINE_NAME, 31528)["spec"]["selector"] == copy["spec"]["selector"]["matchLabels"]
+    assert (line_of("docker.io/library/registry:2.8.2"), line_of("docker.io/library/registry:3.1.2")) == ("2.8", "3")
 
 
 def test_the_local_stack_never_writes_the_committed_stack_file(tmp_path):
@@ -54,41 +83,3 @@ def test_the_local_stack_never_writes_the_committed_stack_file(tmp_path):
         assert argv[argv.index("--config-file") + 1] == str(tmp_path / "stack" / "Pulumi.local.yaml")
         assert argv[argv.index("--stack") + 1] == "local"
     assert "--config-file" not in stack.command(["stack", "output", "--json"])
-
-
-def test_a_registry_beside_the_pod_gets_its_own_address_and_data_but_the_same_auth():
-    config = {"http": {"addr": ":5000", "host": "http://127.0.0.1:15000", "debug": {"addr": ":5001"}, "secret": "s"},
-              "storage": {"filesystem": {"rootdirectory": "/x/data"}}, "auth": {"token": {"realm": "r"}}}
-    pod = served_on(config, 15000, 15001)
-    beside = served_on(config, 15028, 15029, "http://127.0.0.1:15028", Path("/y/data"))
-    assert (pod["http"]["addr"], pod["http"]["debug"]["addr"], pod["http"]["host"]) == \
-        ("127.0.0.1:15000", "127.0.0.1:15001", "http://127.0.0.1:15000")
-    assert (beside["http"]["addr"], beside["http"]["host"], beside["storage"]["filesystem"]["rootdirectory"]) == \
-        ("127.0.0.1:15028", "http://127.0.0.1:15028", "/y/data")
-    assert beside["auth"] == pod["auth"] == config["auth"] and config["http"]["addr"] == ":5000"
-
-
-def test_keycloak_runs_from_a_home_holding_the_pods_mounted_jar(tmp_path):
-    """The pod mounts the extension into /opt/keycloak/providers: the kubelet's Keycloak home has it, shares the big
-    lib/lib with the installation (hard links), and is reused for the same files, never for other ones."""
-    installed = tmp_path / "keycloak"
-    for relative in ("bin/kc.sh", "lib/lib/main/a.jar", "lib/quarkus/generated-bytecode.jar", "conf/keycloak.conf"):
-        (installed / relative).parent.mkdir(parents=True, exist_ok=True)
-        (installed / relative).write_text(relative)
-    (installed / "providers").mkdir()
-    jar = tmp_path / "volumes" / "extensions" / "keycloak-registry-extension.jar"
-    jar.parent.mkdir(parents=True)
-    jar.write_bytes(b"jar 1")
-    config = KubeletConfig("https://127.0.0.1:1", "token", "", "registry", str(tmp_path / "state"),
-                           {"KEYCLOAK_HOME": str(installed)}, {}, {}, {})
-    kubelet = Kubelet(config)
-    mounts = {"/opt/keycloak/providers/keycloak-registry-extension.jar": jar, "/var/data": tmp_path}
-    home = kubelet._keycloak_home(mounts)
-    assert (home / "providers" / "keycloak-registry-extension.jar").read_bytes() == b"jar 1"
-    assert (home / "lib/lib/main/a.jar").stat().st_ino == (installed / "lib/lib/main/a.jar").stat().st_ino
-    assert (home / "lib/quarkus/generated-bytecode.jar").stat().st_ino != \
-        (installed / "lib/quarkus/generated-bytecode.jar").stat().st_ino  # Keycloak's build rewrites it: a copy
-    assert not (installed / "providers" / "keycloak-registry-extension.jar").exists()
-    assert kubelet._keycloak_home(mounts) == home
-    jar.write_bytes(b"jar 2")
-    assert kubelet._keycloak_home(mounts) != home

@@ -1,6 +1,7 @@
 import yaml
 
-from components.registry import registry_config, registry_env, render_config, token_auth
+from components.kube import REGISTRY, labels
+from components.registry import PRE_STOP_SECONDS, registry_config, registry_env, render_config, token_auth
 from components.settings import parse_settings
 from tests.keys import certificate_b64
 from tests.unit.harness import VALID, container, run_program, stack_file_config
@@ -111,3 +112,21 @@ def test_prod_runs_three_replicas_on_s3_behind_an_ingress_fit_for_layers():
     ingress = run.one("kubernetes:networking.k8s.io/v1:Ingress", "registry").inputs
     assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"] == "0"
     assert ingress["spec"]["tls"][0]["hosts"] == ["registry.example.com"]
+
+
+def test_a_rollout_surges_and_never_drops_the_serving_pod(dev_run):
+    """Found on the real node: Recreate left nothing serving during every key rotation (connections refused)."""
+    spec = dev_run.one("kubernetes:apps/v1:Deployment", "registry").inputs["spec"]
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    pod = spec["template"]["spec"]
+    # the claim is ReadWriteOnce: the new pod must land where the old one has it attached
+    term = pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+    assert term == {"labelSelector": {"matchLabels": labels(REGISTRY)}, "topologyKey": "kubernetes.io/hostname"}
+    # the old pod keeps serving until endpoints and proxies have dropped it
+    assert container(dev_run.one("kubernetes:apps/v1:Deployment", "registry"))["lifecycle"] == {
+        "preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}}
+
+
+def test_without_a_claim_pods_go_wherever_the_scheduler_likes():
+    spec = run_program(*stack_file_config("prod")).one("kubernetes:apps/v1:Deployment", "registry").inputs["spec"]
+    assert "affinity" not in spec["template"]["spec"]
