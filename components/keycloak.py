@@ -105,7 +105,11 @@ class Keycloak(pulumi.ComponentResource):
             metadata=kube.metadata(NAME, ns, kube.KEYCLOAK, kc.version),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=1,
-                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),  # local cache: one server at a time
+                # Surge: the new pod starts while the old one serves. Not Recreate: pulumi-kubernetes' await reports a
+                # Recreate rollout done as soon as the old pod is scaled down (its Progressing condition is the old
+                # one's, kubernetes#115538), so `up` went on against a Keycloak shutting down. Found on the real node.
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="RollingUpdate", rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
+                    max_surge=1, max_unavailable=0)),
                 selector=kube.selector(kube.KEYCLOAK),
                 template=kube.pod_template(kube.KEYCLOAK, USER_ID, volumes=[keycloak_extension.extension_volume()],
                                            annotations={"checksum/extension": keycloak_extension.jar_sha256()},

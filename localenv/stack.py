@@ -74,8 +74,10 @@ class LocalStack:
         result = subprocess.run(self.command(args, stack), cwd=cwd, env=self.environment(), capture_output=True,
                                 text=True, timeout=timeout)
         if check and result.returncode != 0:
-            raise EngineError(f"pulumi {' '.join(args)} exited {result.returncode}:\n"
-                              f"{result.stdout[-4000:]}\n{result.stderr[-3000:]}")
+            # with --json the errors are diagnostic events somewhere in the stream, not at its end
+            errors = [line for line in result.stdout.splitlines() if '"severity":"error"' in line]
+            raise EngineError(f"pulumi {' '.join(args)} exited {result.returncode}:\n" + "\n".join(errors)[-4000:] +
+                              f"\n{result.stdout[-4000:]}\n{result.stderr[-3000:]}")
         return result
 
     def init(self, stack: str = STACK, config: Optional[dict] = None, project_dir: Path = ROOT) -> None:

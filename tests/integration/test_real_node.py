@@ -19,7 +19,7 @@ from localenv import pods
 from localenv.node import NodeFiles
 from tests.integration.clients import registry_get, token_for
 from tests.integration.load import report
-from tests.integration.test_faults import wait_until
+from tests.integration.test_faults import serving, wait_until
 
 BUSYBOX = "docker.io/library/busybox:1.35.0"
 
@@ -151,3 +151,18 @@ def env_json_database(kube, namespace: str) -> str:
     env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     return env["KC_DB_URL_DATABASE"]
 
+
+
+def test_a_killed_container_process_is_restarted_by_the_kubelet_and_serves_again(local_env, env_json, user):
+    """SIGKILL from the host to the other registry line's process: the kubelet restarts the container in place."""
+    line = "2.8" if local_env.settings.registry.line == "3" else "3"
+    workload = local_env.registry_workload(line)
+    registry = next(r for r in env_json["registries"] if r["line"] == line)
+    before = local_env.workload(workload)
+    os.kill(before["pids"][0], signal.SIGKILL)
+    back = wait_until(lambda: local_env.workload(workload).get("restarts", 0) > before["restarts"]
+                      and local_env.workload(workload).get("ready"), 120, "the killed container restarted and ready")
+    assert local_env.workload(workload)["pod"] == before["pod"]
+    wait_until(lambda: serving(registry), 30, "the restarted registry serving")
+    assert registry_get(registry, token_for(env_json, user["username"], user["password"])).status_code == 200
+    report("killed-container", {"ready_again_after_s": round(back)})

@@ -50,7 +50,9 @@ def test_deployment_runs_start_with_probes_on_the_management_port(dev_run):
         assert kc[probe]["httpGet"] == {"path": path, "port": "management"}
     env = {e["name"]: e for e in kc["env"]}
     assert env["KC_BOOTSTRAP_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "keycloak-bootstrap-admin"
-    assert deployment.inputs["spec"]["strategy"]["type"] == "Recreate"
+    # never Recreate: pulumi-kubernetes' await took a Recreate rollout for done while the old pod was going away
+    assert deployment.inputs["spec"]["strategy"] == {"type": "RollingUpdate",
+                                                     "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
 
 
 def test_dev_exposes_keycloak_on_its_node_port(dev_run):
