@@ -48,10 +48,10 @@ def dist_zip() -> Path:
 def jdk() -> Path:
     """The JDK scripts/java-home finds (KEYCLOAK_JAVA_HOME, else Temurin or any 21+ under /usr/lib/jvm): its jlink
     makes the image's runtime."""
-    found = subprocess.run([str(build.ROOT / "scripts" / "java-home"), "--jdk"], capture_output=True, text=True)
+    found = subprocess.run([str(build.ROOT / "scripts" / "java-home")], capture_output=True, text=True)
     path = Path(found.stdout.strip())
     if found.returncode != 0 or not (path / "bin" / "jlink").is_file():
-        raise build.BuildError("a JDK 21+ with jlink for Keycloak's runtime (scripts/java-home --jdk; set "
+        raise build.BuildError("a JDK 21+ with jlink for Keycloak's runtime (scripts/java-home; set "
                                "KEYCLOAK_JAVA_HOME)")
     return path
 
