@@ -4,6 +4,7 @@ outage window apart from those after recovery."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import requests
+import urllib3
 
 OK, AUTH, SERVER, CONNECTION = "ok", "auth", "server", "connection"
 MANIFEST_TYPES = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
@@ -23,6 +25,14 @@ def kind_of(response: requests.Response) -> str:
     if response.status_code in (200, 201, 202):
         return OK
     return AUTH if response.status_code in (401, 403) else SERVER
+
+
+def closed_before_response(error: requests.ConnectionError) -> bool:
+    """The server closed a kept-alive connection before answering. Go's HTTP client (docker, skopeo) sends such
+    a GET again on a new connection, so the load does the same, once; a refused or timed-out request is not this."""
+    cause = error.args[0] if error.args else None
+    reason = cause.args[1] if isinstance(cause, urllib3.exceptions.ProtocolError) and len(cause.args) > 1 else None
+    return isinstance(reason, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError))
 
 
 def login(session: requests.Session, env: dict, user: dict, scope: str) -> tuple[str, Optional[str]]:
@@ -57,6 +67,8 @@ class Load:
     max_seconds: float
     max_per_worker: int = 100_000
     outcomes: list[tuple[float, str]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # what each connection error said, for the report
+    resent: list[str] = field(default_factory=list)  # closed before a response, then sent again as docker would
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -83,12 +95,18 @@ class Load:
             for _ in range(self.max_per_worker):
                 if self._stop.is_set() or time.monotonic() > deadline:
                     return
-                try:
-                    kind = self.action(session)
-                except (requests.ConnectionError, requests.Timeout):
-                    kind = CONNECTION
+                kind = self._attempt(session, resend=True)
                 with self._lock:
                     self.outcomes.append((time.monotonic(), kind))
+
+    def _attempt(self, session: requests.Session, resend: bool) -> str:
+        try:
+            return self.action(session)
+        except (requests.ConnectionError, requests.Timeout) as error:
+            again = resend and isinstance(error, requests.ConnectionError) and closed_before_response(error)
+            with self._lock:
+                (self.resent if again else self.failures).append(f"{time.monotonic() - self.started:.1f}s {error!r}")
+            return self._attempt(session, resend=False) if again else CONNECTION
 
     def counts(self, since: float = 0.0, until: float = float("inf")) -> Counter:
         with self._lock:

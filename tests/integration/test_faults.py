@@ -242,7 +242,9 @@ def test_32_clients_log_in_and_pull_for_a_minute_without_an_error_and_memory_sta
                            "per_second": round(sum(counts.values()) / CONCURRENCY_SECONDS, 1),
                            "cgroup_memory_mib": {name: {"start": start[name]["current_mib"], "end": row["current_mib"],
                                                         "peak": row["peak_mib"], "limit": row["limit_mib"]}
-                                                 for name, row in end.items() if name in start}})
+                                                 for name, row in end.items() if name in start},
+                           "connection_errors": [failure for load in loads for failure in load.failures],
+                           "sent_again": [resent for load in loads for resent in load.resent]})
     assert counts[OK] > CONCURRENT_CLIENTS and set(counts) == {OK}, counts
     for name, row in end.items():  # bounded: every container's peak under the limit its cgroup enforces
         assert row["limit_mib"] and row["peak_mib"] < row["limit_mib"], row
