@@ -3,7 +3,7 @@
 import pulumi
 
 from components.platform import Platform
-from components.settings import settings_from_pulumi
+from settings import settings_from_pulumi
 
 platform = Platform("keycloak-registry", settings_from_pulumi())
 for output_name, value in platform.outputs.items():

@@ -1,1 +1,2 @@
-"""Pulumi components of keycloak-registry, one module per concern; settings.py is the only config reader."""
+"""Pulumi ComponentResources of keycloak-registry, one module per concern. Settings come from settings/, shared
+helpers from lib/, dynamic providers from providers/ (the modules here named after them are import shims)."""

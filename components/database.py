@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import kube
-from .passwords import generated_password
-from .settings import DatabaseSettings
+from lib import kube
+from lib.passwords import generated_password
+from settings import DatabaseSettings
 
 NAME = "keycloak-db"
 CREDENTIALS_SECRET = f"{NAME}-credentials"

@@ -13,10 +13,10 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import keycloak_extension, kube
-from .passwords import generated_password
+from lib import keycloak_extension, kube
+from lib.passwords import generated_password
 from .database import DatabaseEndpoint
-from .settings import KeycloakSettings
+from settings import KeycloakSettings
 
 NAME = "keycloak"
 ADMIN_SECRET = "keycloak-bootstrap-admin"

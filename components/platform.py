@@ -7,15 +7,17 @@ import pulumi
 import pulumi_keycloak as keycloak
 import pulumi_kubernetes as k8s
 
-from . import database, kube
+from . import database
+
+from lib import kube
 from .database import Database, DatabaseEndpoint
 from .keycloak import Keycloak
-from .keycloak_resources import KeycloakAdminCredentials
+from providers.keycloak_resources import KeycloakAdminCredentials
 from .realm import RealmConfiguration
 from .registry import Registry, token_auth
-from .settings import Settings
+from settings import Settings
 from .signing_keys import SigningCertificates
-from .storage_guard import DestroyLock, StorageGuard
+from providers.storage_guard import DestroyLock, StorageGuard
 
 
 # What render mode leaves out: each needs a live Keycloak (the realm is configured through its admin API, the

@@ -7,12 +7,12 @@ from __future__ import annotations
 import pulumi
 import pulumi_keycloak as keycloak
 
-from . import kube
-from .docker_client import DockerV2Client
-from .keycloak_extension import MEMBER_GATE_ID, MEMBER_GATE_ROLE
-from .keycloak_resources import KeycloakAdminCredentials, KeycloakRealm, UserPassword
-from .passwords import generated_password
-from .settings import ACCESS_CLIENT_ROLES, RealmSettings, RepositoryGrant
+from lib import kube
+from providers.docker_client import DockerV2Client
+from lib.keycloak_extension import MEMBER_GATE_ID, MEMBER_GATE_ROLE
+from providers.keycloak_resources import KeycloakAdminCredentials, KeycloakRealm, UserPassword
+from lib.passwords import generated_password
+from settings import ACCESS_CLIENT_ROLES, RealmSettings, RepositoryGrant
 
 DOCKER_AUTHENTICATOR = "docker-http-basic-authenticator"
 # Keycloak 26 asks users without first/last name and email to complete their profile; HTTP Basic (the
@@ -67,7 +67,7 @@ class RealmConfiguration(pulumi.ComponentResource):
         connection = admin.connection()
 
         self.realm = KeycloakRealm(
-            f"{name}-realm", **connection, realm=realm.name, enabled=True, display_name="Container registry",
+            f"{name}-realm", connection=connection, realm=realm.name, enabled=True, display_name="Container registry",
             access_token_lifespan=realm.token_lifespan_seconds, opts=dynamic)
         realm_id = self.realm.realm  # the name, known once the realm exists
         keycloak.RequiredAction(f"{name}-no-profile-prompt", realm_id=realm_id, alias=VERIFY_PROFILE,
@@ -95,13 +95,13 @@ class RealmConfiguration(pulumi.ComponentResource):
             teams = [self.teams[team.name].id for team in realm.teams if username in team.members]
             keycloak.UserGroups(f"{name}-user-{username}-groups", realm_id=realm_id, user_id=user.id,
                                 group_ids=[self.group.id, *teams], opts=kc)
-            applied = UserPassword(f"{name}-user-{username}-credential", **connection, realm=realm_id,
+            applied = UserPassword(f"{name}-user-{username}-credential", connection=connection, realm=realm_id,
                                    user_id=user.id, password=password, opts=dynamic)
             self.passwords[username] = applied.password
             self.users.append(user)
 
         self.client = DockerV2Client(
-            f"{name}-docker-client", **connection, realm=realm_id, client_id=realm.client_id,
+            f"{name}-docker-client", connection=connection, realm=realm_id, client_id=realm.client_id,
             access_mode=realm.access_mode, default_access=realm.default_access,
             description="Container registry token service (docker-v2 protocol)",
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.realm]))
@@ -156,7 +156,7 @@ class RealmConfiguration(pulumi.ComponentResource):
         keycloak.UserRoles(f"{name}-robot-{robot}-roles", realm_id=realm_id, user_id=user.id,
                            role_ids=[self.role.id, role.id], opts=kc)
         password = generated_password(f"{name}-robot-{robot}-password", self, length=32)
-        applied = UserPassword(f"{name}-robot-{robot}-credential", **connection, realm=realm_id, user_id=user.id,
+        applied = UserPassword(f"{name}-robot-{robot}-credential", connection=connection, realm=realm_id, user_id=user.id,
                                password=password, opts=dynamic)
         self.robot_passwords[robot] = applied.password
 

@@ -13,9 +13,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from . import kube
-from .passwords import generated_password
-from .settings import RegistrySettings, Settings
+from lib import kube
+from lib.passwords import generated_password
+from settings import RegistrySettings, Settings
 from .signing_keys import BUNDLE_FILE, JWKS_FILE, SigningCertificates
 
 NAME = "registry"

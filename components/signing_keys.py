@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pulumi_keycloak.outputs import GetRealmKeysKeyResult
 
-from . import kube
+from lib import kube
 
 SECRET_NAME = "registry-signing-certs"
 BUNDLE_FILE = "registry-cert.pem"

@@ -34,7 +34,7 @@ import requests
 import yaml
 
 from components.registry import CONFIG_FILE, CONFIG_SECRET
-from components.settings import Resources
+from settings import Resources
 from tests.unit.harness import run_program, stack_file_config
 
 from . import processes

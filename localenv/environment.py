@@ -21,10 +21,10 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from components import kube
-from components.keycloak_admin import KeycloakAdmin
+from lib import kube
+from lib.keycloak_admin import KeycloakAdmin
 from components.registry import CONFIG_SECRET, HTTP_PORT
-from components.settings import Settings, parse_settings, stack_file_values
+from settings import Settings, parse_settings, stack_file_values
 
 from . import images, pods, processes
 from .cluster import APISERVER_PORT, ETCD_PEER_PORT, ETCD_PORT, LocalCluster, versions as cluster_versions

@@ -122,8 +122,8 @@ def tree_sha256(directory: Path) -> str:
 
 
 def settings():
-    """components/settings.py: the pinned versions and image names (never duplicated here)."""
-    return importlib.import_module("components.settings")
+    """settings/keys.py: the pinned versions and image names (never duplicated here)."""
+    return importlib.import_module("settings.keys")
 
 
 def local_stack_config() -> dict:

@@ -6,7 +6,7 @@ the 3.x image's), ENTRYPOINT ["/entrypoint.sh"], CMD ["/etc/docker/registry/conf
 /var/lib/registry, no USER.
 Differs: the binary is Debian's docker-registry package (/usr/bin/docker-registry, built by Debian with its own
 patches, dynamically linked: its glibc is copied in) instead of the upstream release; so the tag is the version
-Debian ships (2.8.2 on bookworm), which is not components/settings.py's REGISTRY_LEGACY_VERSION when that names
+Debian ships (2.8.2 on bookworm), which is not settings/keys.py's REGISTRY_LEGACY_VERSION when that names
 another 2.8.x; base = Debian's static busybox + glibc instead of Alpine; config log level info, not debug.
 """
 

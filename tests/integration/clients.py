@@ -20,8 +20,8 @@ import requests
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from components.keycloak_admin import KeycloakAdmin
-from components.settings import ACCESS_ALLOW_ALL
+from lib.keycloak_admin import KeycloakAdmin
+from settings import ACCESS_ALLOW_ALL
 from components.signing_keys import SECRET_NAME, libtrust_kid
 
 SCOPE = "repository:test/hello:pull,push"

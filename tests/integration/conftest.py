@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from components.keycloak_admin import KeycloakAdmin
+from lib.keycloak_admin import KeycloakAdmin
 from localenv.environment import LocalEnvironment
 from localenv.kubeapi import KubeApi
 from localenv.stack import LocalStack

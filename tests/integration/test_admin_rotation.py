@@ -8,8 +8,8 @@ import uuid
 import pytest
 import requests
 
-from components.keycloak_admin import AdminSession, KeycloakAdmin
-from components.keycloak_resources import EDIT_USERNAME_ALLOWED_BEFORE, KeycloakAdminCredentialsProvider
+from lib.keycloak_admin import AdminSession, KeycloakAdmin
+from providers.keycloak_resources import EDIT_USERNAME_ALLOWED_BEFORE, KeycloakAdminCredentialsProvider
 from tests.integration.clients import created_id
 
 

@@ -6,15 +6,23 @@ The switches, each because of this machine, not the program: databaseEngine mari
 (no MySQL image can be built here, and Debian ships MariaDB 10.11, not the 11.4 the engine pins), and namespace
 registry-dev (the local stack already holds `registry` on this node). The project is copied first, so the committed
 stack file is never written (`scripts/up` runs `stack select --create`, which stores the passphrase salt there).
+
+The copy starts as the last commit before settings, providers and helpers left components/ (OLD_LAYOUT): the stack
+comes up on it, then the Python code is switched to this tree's and a preview must be clean; then the extension jar
+too (an upgrade: its ConfigMap is replaced and Keycloak rolls), and up, login, push, pull and destroy must work. Its
+state names the dynamic providers' old modules, which is why components/ keeps an import shim for each.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import secrets
 import shutil
 import subprocess
+import tarfile
 import time
 
 import pytest
@@ -27,18 +35,49 @@ from tests.integration.test_faults import wait_until
 
 NAMESPACE = "registry-dev"
 SWITCHES = {"databaseEngine": "mariadb", "databaseVersion": "10.11.19", "namespace": NAMESPACE}
-PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "requirements.txt", "components", "stacks", "scripts",
-                 "keycloak-extension/keycloak-registry-extension.jar")
+OLD_LAYOUT = "f411686304b7ea91d3175e954e06afcb8378c256"
+JAR = "keycloak-extension/keycloak-registry-extension.jar"
+OLD_CODE = ("Pulumi.yaml", "__main__.py", "requirements.txt", "components", "scripts")
+CODE = (*OLD_CODE, "settings", "lib", "providers")
+OLD_PROVIDER_MODULES = (b"components.docker_client", b"components.keycloak_resources", b"components.storage_guard")
+
+
+def old_layout(project) -> None:
+    """The program and stacks as of OLD_LAYOUT, from this clone's history."""
+    if subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", f"{OLD_LAYOUT}^{{commit}}"]).returncode != 0:
+        pytest.fail(f"commit {OLD_LAYOUT} (the old layout) is not in this clone: clone with history, not --depth")
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", OLD_LAYOUT, *OLD_CODE, JAR, "stacks"],
+                             capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(project, filter="data")
+
+
+def switch_to_this_layout(project, names: tuple[str, ...]) -> None:
+    for name in names:
+        if (project / name).exists():
+            (shutil.rmtree if (project / name).is_dir() else os.remove)(project / name)
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copyfile)(ROOT / name, project / name)
+
+
+def pulumi(local_env, project, env, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([str(local_env.stack().bin_dir / "pulumi"), *args, "--stack", "dev"], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def provider_modules(local_env, project, env) -> set[bytes]:
+    """The old modules the state's dynamic providers are pickled against."""
+    state = json.loads(pulumi(local_env, project, env, "stack", "export", "--show-secrets").stdout)["deployment"]
+    values = [r["inputs"]["__provider"] for r in state["resources"] if "__provider" in r.get("inputs", {})]
+    # the engine keeps it as a secret: {sig, plaintext: the JSON-encoded string}
+    pickled = [base64.b64decode(json.loads(v["plaintext"]) if isinstance(v, dict) else v) for v in values]
+    return {module for module in OLD_PROVIDER_MODULES if any(module in provider for provider in pickled)}
 
 
 @pytest.fixture(scope="module")
 def dev_project(local_env, kube, tmp_path_factory):
-    """A copy of the project whose stacks/Pulumi.dev.yaml has the switches; the namespace goes afterwards."""
+    """A copy of the project (old layout) whose stacks/Pulumi.dev.yaml has the switches; the namespace goes after."""
     project = tmp_path_factory.mktemp("dev-project")
-    for name in PROJECT_FILES:
-        source, target = ROOT / name, project / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if source.is_dir() else shutil.copyfile)(source, target)
+    old_layout(project)
     (project / "venv").symlink_to(ROOT / "venv")
     stack_file = project / "stacks" / "Pulumi.dev.yaml"
     stack = yaml.safe_load(stack_file.read_text())
@@ -55,18 +94,34 @@ def dev_project(local_env, kube, tmp_path_factory):
     wait_until(lambda: kube.get(f"/api/v1/namespaces/{NAMESPACE}") is None, 180, f"namespace {NAMESPACE} deleted")
 
 
-def test_the_dev_stack_comes_up_with_scripts_up_and_serves_login_push_and_pull_on_its_node_ports(
-        dev_project, local_env, skopeo, tmp_path):
-    project, env = dev_project
+def scripts_up(project, env) -> float:
     started = time.monotonic()
     up = subprocess.run([str(project / "scripts" / "up"), "dev", "--yes", "--skip-preview", "--non-interactive"],
                         cwd=project, env=env, capture_output=True, text=True, timeout=1500)
     assert up.returncode == 0, f"scripts/up dev failed:\n{up.stdout[-4000:]}\n{up.stderr[-3000:]}"
-    report("dev-stack", {"scripts_up_s": round(time.monotonic() - started)})
+    return round(time.monotonic() - started)
+
+
+def test_the_dev_stack_comes_up_with_scripts_up_and_serves_login_push_and_pull_on_its_node_ports(
+        dev_project, local_env, kube, skopeo, tmp_path):
+    """Made by the old layout, then switched to this one: a clean preview, an up, login, push and pull, destroy."""
+    project, env = dev_project
+    figures = {"scripts_up_old_layout_s": scripts_up(project, env)}
     assert not (ROOT / "stacks" / "Pulumi.dev.yaml").read_text().count("encryptionsalt")
-    pulumi = local_env.stack().bin_dir / "pulumi"
-    outputs = json.loads(subprocess.run([str(pulumi), "stack", "output", "--json", "--show-secrets", "--stack", "dev"],
-                                        cwd=project, env=env, capture_output=True, text=True, check=True).stdout)
+    assert provider_modules(local_env, project, env) == set(OLD_PROVIDER_MODULES)
+
+    switch_to_this_layout(project, CODE)
+    preview = pulumi(local_env, project, env, "preview", "--expect-no-changes", "--non-interactive", "--diff")
+    assert preview.returncode == 0, f"preview after the layout switch:\n{preview.stdout[-4000:]}{preview.stderr[-2000:]}"
+    figures["scripts_up_this_layout_s"] = scripts_up(project, env)
+    switch_to_this_layout(project, (JAR,))
+    figures["scripts_up_this_jar_s"] = scripts_up(project, env)
+    figures["old_modules_still_in_state"] = sorted(m.decode() for m in provider_modules(local_env, project, env))
+    report("dev-stack", figures)
+    # One `up` on this layout re-pickles every provider against the new modules: the shims serve until then
+    # (a refresh or destroy before it loads the old ones).
+    assert figures["old_modules_still_in_state"] == []
+    outputs = json.loads(pulumi(local_env, project, env, "stack", "output", "--json", "--show-secrets").stdout)
     assert (outputs["keycloakUrl"], outputs["registryUrl"]) == ("http://localhost:30080", "http://localhost:30500")
     user = outputs["usernames"][0]
     password = outputs["userPasswords"][user]
@@ -84,3 +139,11 @@ def test_the_dev_stack_comes_up_with_scripts_up_and_serves_login_push_and_pull_o
     assert index["manifests"][0]["digest"] == digest
     refused = skopeo.login("localhost:30500", user, password + "-wrong")
     assert refused.returncode != 0
+
+    # Destroy, the documented way (the claims are protected): unprotect with `up`, then destroy.
+    assert pulumi(local_env, project, env, "config", "set", "keycloak-registry:allowVolumeReplacement", "true").returncode == 0
+    unprotected = pulumi(local_env, project, env, "up", "--yes", "--skip-preview", "--non-interactive")
+    assert unprotected.returncode == 0, unprotected.stdout[-3000:] + unprotected.stderr[-2000:]
+    destroyed = pulumi(local_env, project, env, "destroy", "--yes", "--skip-preview", "--non-interactive")
+    assert destroyed.returncode == 0, destroyed.stdout[-3000:] + destroyed.stderr[-2000:]
+    wait_until(lambda: kube.get(f"/api/v1/namespaces/{NAMESPACE}") is None, 180, f"namespace {NAMESPACE} deleted")

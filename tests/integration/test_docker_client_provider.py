@@ -7,11 +7,11 @@ import dill
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
-from components.docker_client import PROTOCOL, DockerV2ClientProvider, access_mapper
-from components.keycloak_admin import KeycloakAdmin, KeycloakApiError
-from components.keycloak_resources import KeycloakRealmProvider
-from components.keycloak_extension import MAPPER_ID, MAPPER_MODE
-from components.settings import ACCESS_ALLOW_ALL, ACCESS_CLIENT_ROLES
+from providers.docker_client import PROTOCOL, DockerV2ClientProvider, access_mapper
+from lib.keycloak_admin import KeycloakAdmin, KeycloakApiError
+from providers.keycloak_resources import KeycloakRealmProvider
+from lib.keycloak_extension import MAPPER_ID, MAPPER_MODE
+from settings import ACCESS_ALLOW_ALL, ACCESS_CLIENT_ROLES
 from tests.integration.clients import client_props, granted, token_for
 
 BUILT_IN_ALLOW_ALL = "docker-v2-allow-all-mapper"

@@ -13,7 +13,7 @@ from collections import Counter
 import pytest
 import requests
 
-from components.keycloak_admin import KeycloakApiError
+from lib.keycloak_admin import KeycloakApiError
 from localenv.bench import measure_memory
 from tests.integration.clients import (SCOPE, forged_claims, jwt_parts, registry_get, registry_host, request_token,
                                        token_for, write_oci_image)

@@ -268,7 +268,7 @@ def test_mariadb_started_as_root_steps_down_to_999(containerd):
 
 
 def test_keycloak_prints_its_version_as_uid_1000(containerd):
-    from components.settings import KEYCLOAK_IMAGE, KEYCLOAK_VERSION
+    from settings import KEYCLOAK_IMAGE, KEYCLOAK_VERSION
     image = containerd.image("keycloak")
     assert image == f"{KEYCLOAK_IMAGE}:{KEYCLOAK_VERSION}"
     # ENTRYPOINT kc.sh + the argument --version, as `docker run IMAGE --version` would run it

@@ -6,9 +6,9 @@ import uuid
 import pytest
 import requests
 
-from components.docker_client import OWNER_ATTRIBUTE, DockerV2ClientProvider
-from components.keycloak_admin import KeycloakAdmin, KeycloakApiError
-from components.keycloak_resources import (AdminLoginError, KeycloakAdminCredentialsProvider, KeycloakRealmProvider,
+from providers.docker_client import OWNER_ATTRIBUTE, DockerV2ClientProvider
+from lib.keycloak_admin import KeycloakAdmin, KeycloakApiError
+from providers.keycloak_resources import (AdminLoginError, KeycloakAdminCredentialsProvider, KeycloakRealmProvider,
                                            RealmExistsError, UserPasswordProvider)
 from tests.integration.clients import client_props, created_id
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from components.docker_client import DockerV2ClientProvider
+from providers.docker_client import DockerV2ClientProvider
 from components.signing_keys import JWKS_FILE
 from tests.integration.clients import (client_props, forged_claims, jwt_parts, kid_of, registry_get, registry_host,
                                        request_token, sign_jwt, signing_secret, token_for, write_oci_image)

@@ -19,8 +19,8 @@ from pulumi.runtime.mocks import MockMonitor, Mocks, _sync_await
 from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 
-from components.keycloak_resources import accepted
-from components.settings import stack_file_values
+from providers.keycloak_resources import accepted
+from settings import stack_file_values
 from tests.keys import certificate_b64
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 
-from components.keycloak_admin import KeycloakAdmin, tls_verify
+from lib.keycloak_admin import KeycloakAdmin, tls_verify
 from localenv.cluster import issue_certificate, new_rsa_key
 from tests.keys import ca_certificate_pem
 from tests.tls import https_json_server

@@ -1,8 +1,8 @@
 import pytest
 
 from components.database import database_env, readiness_command
-from components.kube import SecretRef
-from components.settings import parse_settings
+from lib.kube import SecretRef
+from settings import parse_settings
 from tests.unit.harness import VALID, container, run_program, stack_file_config
 
 

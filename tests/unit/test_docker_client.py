@@ -8,9 +8,9 @@ import dill
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
-from components.docker_client import (OWNER_ATTRIBUTE, DockerV2ClientProvider, client_representation, is_owned_by,
+from providers.docker_client import (OWNER_ATTRIBUTE, DockerV2ClientProvider, client_representation, is_owned_by,
                                       owned_representation)
-from components.keycloak_resources import KeycloakAdminCredentialsProvider, KeycloakRealmProvider, UserPasswordProvider
+from providers.keycloak_resources import KeycloakAdminCredentialsProvider, KeycloakRealmProvider, UserPasswordProvider
 from tests.unit.harness import ROOT
 
 PROPS = {"server_url": "http://127.0.0.1:8080", "admin_username": "admin", "admin_password": "pw", "realm": "registry",
@@ -76,7 +76,7 @@ def test_provider_survives_the_serialization_pulumi_stores(provider_class):
 
 
 def test_every_docker_mapper_but_our_one_is_foreign_on_the_client_and_in_its_scopes():
-    from components.docker_client import access_mapper, foreign_mappers
+    from providers.docker_client import access_mapper, foreign_mappers
     allow_all = {"name": "Allow All", "protocol": "docker-v2", "protocolMapper": "docker-v2-allow-all-mapper"}
     oidc = {"name": "email", "protocol": "openid-connect", "protocolMapper": "oidc-usermodel-property-mapper"}
     ours = access_mapper("client-roles")

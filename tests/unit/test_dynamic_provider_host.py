@@ -18,8 +18,8 @@ from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
-from components.docker_client import DockerV2ClientProvider
-from components.keycloak_resources import KeycloakRealmProvider, UserPasswordProvider
+from providers.docker_client import DockerV2ClientProvider
+from providers.keycloak_resources import KeycloakRealmProvider, UserPasswordProvider
 from tests.unit.harness import ROOT
 
 

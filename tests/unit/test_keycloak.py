@@ -2,8 +2,8 @@ import pytest
 
 from components.database import DatabaseEndpoint
 from components.keycloak import Listen, keycloak_env
-from components.kube import SecretRef
-from components.settings import RESOURCE_PROFILES, parse_settings
+from lib.kube import SecretRef
+from settings import RESOURCE_PROFILES, parse_settings
 from tests.unit.harness import VALID, container, run_program, stack_file_config
 
 ENDPOINT = DatabaseEndpoint("mysql", "keycloak-db.registry.svc.cluster.local", 3306, "keycloak")

@@ -6,8 +6,8 @@ import hashlib
 import re
 import zipfile
 
-from components import keycloak_extension
-from components.settings import ACCESS_ALLOW_ALL, ACCESS_CLIENT_ROLES, KEYCLOAK_VERSION
+from lib import keycloak_extension
+from settings import ACCESS_ALLOW_ALL, ACCESS_CLIENT_ROLES, KEYCLOAK_VERSION
 from tests.unit.harness import container
 
 SOURCES = keycloak_extension.SOURCE_DIR / "src" / "main" / "java" / "dev" / "keycloakregistry"

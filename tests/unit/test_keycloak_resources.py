@@ -6,9 +6,9 @@ import socket
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from components import keycloak_resources
-from components.keycloak_admin import KeycloakAdmin, KeycloakApiError
-from components.keycloak_resources import (AdminLoginError, AdminLoginsRefused, KeycloakAdminCredentialsProvider,
+from providers import keycloak_resources
+from lib.keycloak_admin import KeycloakAdmin, KeycloakApiError
+from providers.keycloak_resources import (AdminLoginError, AdminLoginsRefused, KeycloakAdminCredentialsProvider,
                                            KeycloakRealmProvider, UserPasswordProvider, first_accepted,
                                            login_candidates, missing_steps, realm_attributes, wait_for_login)
 from localenv.cluster import issue_certificate, new_rsa_key

@@ -1,5 +1,5 @@
 """localenv/images/oci.py writes reproducible OCI layouts that containerd imports under the full name; the recipes
-take their names and versions from components/settings.py and the local stack, never from copies."""
+take their names and versions from settings/keys.py and the local stack, never from copies."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import settings
+import settings
 from localenv.images import oci
 from localenv.images import build as images
 from localenv.images import keycloak, mariadb, pause, registry

@@ -1,9 +1,9 @@
 import json
 
-from components.keycloak_resources import realm_update
-from components.keycloak_extension import MEMBER_GATE_ID
+from providers.keycloak_resources import realm_update
+from lib.keycloak_extension import MEMBER_GATE_ID
 from components.realm import flow_alias
-from components.settings import parse_settings
+from settings import parse_settings
 from tests.unit import harness
 from tests.unit.harness import VALID, is_secret, run_program, stack_file_config
 

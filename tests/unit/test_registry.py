@@ -1,8 +1,8 @@
 import yaml
 
-from components.kube import REGISTRY, labels
+from lib.kube import REGISTRY, labels
 from components.registry import PRE_STOP_SECONDS, registry_config, registry_env, render_config, token_auth
-from components.settings import parse_settings
+from settings import parse_settings
 from tests.keys import certificate_b64
 from tests.unit.harness import VALID, container, run_program, stack_file_config
 

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from components.settings import ACCESS_ALLOW_ALL, ACCESS_CLIENT_ROLES, RepositoryGrant, SettingsError, parse_settings
+from settings import ACCESS_ALLOW_ALL, ACCESS_CLIENT_ROLES, RepositoryGrant, SettingsError, parse_settings
 from tests.unit.harness import VALID, is_secret, run_program, stack_file_config
 
 DYNAMIC = "pulumi-python:dynamic:Resource"
@@ -160,12 +160,12 @@ def test_the_local_stack_declares_the_readme_example():
         ("team-a", ("team-a/*",), ("pull", "push"))}
 
 
-def test_readme_shows_the_rules_syntax_that_parses():
-    """The README's example is valid configuration, so people copy something that works."""
+def test_docs_show_the_rules_syntax_that_parses():
+    """The example in docs/configuration.md is valid configuration, so people copy something that works."""
     from pathlib import Path
     import yaml
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    example = re.search(r"<!-- repository-access-example -->\s*```yaml\n(.*?)```", readme, re.S).group(1)
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    example = re.search(r"<!-- repository-access-example -->\s*```yaml\n(.*?)```", doc, re.S).group(1)
     config = yaml.safe_load(example)["config"]
     raw = {k.split(":", 1)[1]: json.dumps(v) for k, v in config.items()}
     realm = parse_settings({**VALID, **raw}).realm

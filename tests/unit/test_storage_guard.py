@@ -3,8 +3,8 @@ protected claims and the namespace waiting for the guard, as the engine would re
 
 import pytest
 
-from components.settings import parse_settings
-from components.storage_guard import DataLossRefused, StorageGuardProvider, data_loss, guarded_values
+from settings import parse_settings
+from providers.storage_guard import DataLossRefused, StorageGuardProvider, data_loss, guarded_values
 from tests.unit.harness import VALID, run_program, stack_file_config
 
 DYNAMIC = "pulumi-python:dynamic:Resource"
@@ -25,7 +25,7 @@ def test_a_change_that_would_delete_data_is_refused_naming_the_key(key, value, d
         StorageGuardProvider().diff("storage-guard", {**BEFORE, "allow_volume_replacement": False}, news)
     message = str(refused.value)
     assert f"keycloak-registry:{key} changed from {BEFORE[key]!r} to {value!r}" in message and deleted in message
-    assert "allowVolumeReplacement" in message and "README > Storage" in message
+    assert "allowVolumeReplacement" in message and "docs/configuration.md > Storage" in message
 
 
 def test_with_the_opt_in_the_change_goes_ahead():

@@ -6,7 +6,9 @@ import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * Decides which of the scopes a registry client asked for go into its token. Pure (no Keycloak types), so
@@ -18,13 +20,29 @@ public final class AccessPolicy {
     public static final String REGISTRY = "registry";
     public static final String CATALOG = "catalog";
     public static final String ANY_ACTION = "*";
+    /** The rule every grant of {@link #allowAll()} names, like the mapper's mode. */
+    public static final String ALLOW_ALL_RULE = "allow-all";
 
-    /** One rule: these actions on repositories matching any of these globs; {@code catalog} adds registry:catalog:*. */
-    public record Grant(List<String> repositories, Set<String> actions, boolean catalog) {
+    /**
+     * One rule: these actions on repositories matching any of these globs; {@code catalog} adds registry:catalog:*.
+     * The name (the role it comes from) is what the decision log cites.
+     */
+    public record Grant(List<String> repositories, Set<String> actions, boolean catalog, String name) {
 
         public static final String REPOSITORIES_ATTRIBUTE = "repositories";
         public static final String ACTIONS_ATTRIBUTE = "actions";
         public static final String CATALOG_ATTRIBUTE = "catalog";
+
+        /** A rule not yet named after a role: named after what it allows, so a log line still tells it apart. */
+        public Grant(List<String> repositories, Set<String> actions, boolean catalog) {
+            this(repositories, actions, catalog, REPOSITORIES_ATTRIBUTE + "=" + String.join(",", repositories) + ";"
+                    + ACTIONS_ATTRIBUTE + "=" + String.join(",", new TreeSet<>(actions)) + (catalog ? ";catalog" : ""));
+        }
+
+        /** This rule under the name of the role it comes from. */
+        public Grant named(String role) {
+            return new Grant(repositories, actions, catalog, role);
+        }
 
         /** A grant from a role's attributes: repositories and actions comma-separated, catalog "true". */
         public static Grant fromAttributes(Map<String, List<String>> attributes) {
@@ -50,6 +68,45 @@ public final class AccessPolicy {
 
     /** One {@code type:name:actions} item, as requested or as granted (the token's "access" entries). */
     public record Scope(String type, String name, List<String> actions) {
+
+        /** The item as a registry client writes it. */
+        @Override
+        public String toString() {
+            return type + ":" + name + ":" + String.join(",", actions);
+        }
+    }
+
+    /**
+     * What became of one requested scope: the actions granted and the rules that granted them, the actions refused
+     * and why ({@code refusal}, empty when nothing was refused). A value, so the decision log is tested on its own.
+     */
+    public record Decision(Scope requested, List<String> granted, List<String> rules, List<String> refused,
+                           String refusal) {
+
+        /** The token's entry for this scope; none when every action was refused. */
+        public Optional<Scope> grantedScope() {
+            return granted.isEmpty() ? Optional.empty()
+                    : Optional.of(new Scope(requested.type(), requested.name(), granted));
+        }
+
+        /**
+         * The decision log's line: the user, the scope as requested, what was granted by which rules, why the rest
+         * was refused. Names only, never a credential; control characters (the scope is the client's text) are
+         * masked so one decision stays one line.
+         */
+        public String describe(String username) {
+            StringBuilder line = new StringBuilder("registry scope ").append(requested)
+                    .append(granted.isEmpty() ? " refused" : " granted").append(" to user ").append(username)
+                    .append(": ");
+            if (!granted.isEmpty()) {
+                line.append(String.join(",", granted)).append(rules.size() == 1 ? " by rule " : " by rules ")
+                        .append(String.join(", ", rules));
+                if (!refused.isEmpty()) {
+                    line.append("; ").append(String.join(",", refused)).append(" refused: ");
+                }
+            }
+            return line.append(refusal).toString().replaceAll("[\\p{Cc}\\u2028\\u2029]", "?");
+        }
     }
 
     private final boolean allowAll;
@@ -72,28 +129,56 @@ public final class AccessPolicy {
 
     /** The granted scopes for these {@code scope} parameters, each decided on its own; empty grants are left out. */
     public List<Scope> grant(List<String> scopeParameters) {
-        List<Scope> granted = new ArrayList<>();
-        for (Scope requested : parse(scopeParameters)) {
-            List<String> actions = requested.actions().stream().filter(action -> allows(requested, action)).toList();
-            if (!actions.isEmpty()) {
-                granted.add(new Scope(requested.type(), requested.name(), actions));
-            }
-        }
-        return granted;
+        return decide(scopeParameters).stream().flatMap(decision -> decision.grantedScope().stream()).toList();
     }
 
-    private boolean allows(Scope requested, String action) {
+    /** One decision per requested scope, in request order: what {@link #grant} grants, and why. */
+    public List<Decision> decide(List<String> scopeParameters) {
+        return parse(scopeParameters).stream().map(this::decide).toList();
+    }
+
+    /** The decision on one requested scope: each action is granted by every rule that allows it. */
+    public Decision decide(Scope requested) {
         if (allowAll) {
-            return true;
+            return new Decision(requested, requested.actions(), List.of(ALLOW_ALL_RULE), List.of(), "");
         }
+        List<String> granted = new ArrayList<>();
+        List<String> refused = new ArrayList<>();
+        Set<String> rules = new LinkedHashSet<>();
+        for (String action : requested.actions()) {
+            List<String> by = grants.stream().filter(grant -> allows(grant, requested, action))
+                    .map(Grant::name).toList();
+            (by.isEmpty() ? refused : granted).add(action);
+            rules.addAll(by);
+        }
+        return new Decision(requested, List.copyOf(granted), List.copyOf(rules), List.copyOf(refused),
+                refused.isEmpty() ? "" : refusal(requested));
+    }
+
+    private static boolean allows(Grant grant, Scope requested, String action) {
         if (REPOSITORY.equals(requested.type())) {
-            return grants.stream().filter(grant -> grant.covers(requested.name()))
-                    .anyMatch(grant -> grant.actions().contains(ANY_ACTION) || grant.actions().contains(action));
+            return grant.covers(requested.name())
+                    && (grant.actions().contains(ANY_ACTION) || grant.actions().contains(action));
         }
         if (REGISTRY.equals(requested.type()) && CATALOG.equals(requested.name())) {
-            return ANY_ACTION.equals(action) && grants.stream().anyMatch(Grant::catalog);
+            return grant.catalog() && ANY_ACTION.equals(action);
         }
         return false;  // unknown resource types grant nothing
+    }
+
+    /** Why no rule allowed the refused actions of this scope, naming the rules that came closest. */
+    private String refusal(Scope requested) {
+        if (REPOSITORY.equals(requested.type())) {
+            List<String> covering = grants.stream().filter(grant -> grant.covers(requested.name()))
+                    .map(Grant::name).toList();
+            return covering.isEmpty() ? "no rule covers the repository"
+                    : "the rules covering the repository (" + String.join(", ", covering) + ") do not allow it";
+        }
+        if (REGISTRY.equals(requested.type()) && CATALOG.equals(requested.name())) {
+            return grants.stream().anyMatch(Grant::catalog) ? "the catalog is granted only as registry:catalog:*"
+                    : "no rule grants the catalog";
+        }
+        return "not a repository or the catalog: no rule grants it";
     }
 
     /**

@@ -2,6 +2,7 @@ package dev.keycloakregistry.access;
 
 import java.util.List;
 
+import org.jboss.logging.Logger;
 import org.keycloak.models.AuthenticatedClientSessionModel;
 import org.keycloak.models.ClientModel;
 import org.keycloak.models.KeycloakContext;
@@ -19,7 +20,8 @@ import org.keycloak.representations.docker.DockerResponseToken;
 /**
  * The docker-v2 client's access mapper: reads every {@code scope} parameter of the token request (Keycloak's
  * own endpoint keeps only the first) and grants, per scope, what {@link AccessPolicy} allows. The rules are
- * data: attributes of the client's roles that the user holds, directly or through a group.
+ * data: attributes of the client's roles that the user holds, directly or through a group. Every decision is
+ * logged at DEBUG under this class's category: one line per requested scope, naming the user, scope and rule.
  */
 public final class RepositoryAccessMapper extends DockerAuthV2ProtocolMapper implements DockerAuthV2AttributeMapper {
 
@@ -29,6 +31,8 @@ public final class RepositoryAccessMapper extends DockerAuthV2ProtocolMapper imp
     public static final String MODE_ALLOW_ALL = "allow-all";
     /** Grant what the attributes of the user's roles on this client allow. */
     public static final String MODE_CLIENT_ROLES = "client-roles";
+
+    private static final Logger LOG = Logger.getLogger(RepositoryAccessMapper.class);
 
     @Override
     public String getId() {
@@ -64,21 +68,25 @@ public final class RepositoryAccessMapper extends DockerAuthV2ProtocolMapper imp
     public DockerResponseToken transformDockerResponseToken(DockerResponseToken responseToken, ProtocolMapperModel mappingModel,
                                                             KeycloakSession session, UserSessionModel userSession,
                                                             AuthenticatedClientSessionModel clientSession) {
+        UserModel user = userSession.getUser();
         AccessPolicy policy = MODE_ALLOW_ALL.equals(mappingModel.getConfig().get(MODE))
                 ? AccessPolicy.allowAll()
-                : AccessPolicy.of(grantsOf(userSession.getUser(), clientSession.getClient()));
+                : AccessPolicy.of(grantsOf(user, clientSession.getClient()));
         responseToken.getAccessItems().clear();
-        for (AccessPolicy.Scope scope : policy.grant(requestedScopes(session, clientSession))) {
-            responseToken.getAccessItems().add(
-                    new DockerAccess().setType(scope.type()).setName(scope.name()).setActions(scope.actions()));
+        for (AccessPolicy.Decision decision : policy.decide(requestedScopes(session, clientSession))) {
+            if (LOG.isDebugEnabled()) {
+                LOG.debug(decision.describe(user.getUsername()));
+            }
+            decision.grantedScope().ifPresent(scope -> responseToken.getAccessItems().add(
+                    new DockerAccess().setType(scope.type()).setName(scope.name()).setActions(scope.actions())));
         }
         return responseToken;
     }
 
-    /** The rules of every role of this client the user holds (group membership and composites included). */
+    /** The rules of every role of this client the user holds (group membership and composites included), by role. */
     private static List<AccessPolicy.Grant> grantsOf(UserModel user, ClientModel client) {
         return client.getRolesStream().filter(user::hasRole)
-                .map(role -> AccessPolicy.Grant.fromAttributes(role.getAttributes())).toList();
+                .map(role -> AccessPolicy.Grant.fromAttributes(role.getAttributes()).named(role.getName())).toList();
     }
 
     /** Every {@code scope} query parameter of this request; outside one, the single scope Keycloak noted. */

@@ -9,7 +9,7 @@ from typing import Mapping, Optional, Sequence, Union
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .settings import PROJECT, Exposure, Resources
+from settings import PROJECT, Exposure, Resources
 
 APP = "keycloak-registry"
 # Component names: the selector label of each workload.

@@ -11,7 +11,7 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import kube
+from lib import kube
 
 SOURCE_DIR = Path(__file__).resolve().parent.parent / "keycloak-extension"
 JAR_NAME = "keycloak-registry-extension.jar"

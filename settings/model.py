@@ -1,0 +1,199 @@
+"""The validated settings tree components take: one frozen dataclass per concern, and the resource profiles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+from urllib.parse import urlsplit
+
+from .access import (ACCESS_ALLOW_ALL, ACCESS_CLIENT_ROLES, DEFAULT_GRANTS, GroupRule, RepositoryGrant, Robot,
+                     Team)
+from .keys import DATABASE_IMAGES, KEYCLOAK_IMAGE, REGISTRY_IMAGE
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu_request: str
+    memory_request: str
+    cpu_limit: str
+    memory_limit: str
+
+
+# Workload sizes per profile: (database, keycloak, registry). Keycloak follows its sizing guide: a request of
+# 1250 MB holds realm caches and 10,000 sessions; it puts 70% of the limit into heap plus ~300 MB off-heap, so
+# limit = (request - 300 MB) / 0.7. (Measured here: 499 MB peak RSS for a lightly used Keycloak 26.7.3, 588 MB
+# under 32 clients; registry 3.x 66 MB peak under the same load, so small requests 96 MiB, not 64.)
+RESOURCE_PROFILES: dict[str, tuple[Resources, Resources, Resources]] = {
+    "small": (
+        Resources("100m", "384Mi", "1", "768Mi"),
+        Resources("250m", "1250Mi", "2", "1357Mi"),
+        Resources("50m", "96Mi", "500m", "256Mi"),
+    ),
+    "medium": (
+        Resources("250m", "1Gi", "2", "2Gi"),
+        Resources("500m", "1536Mi", "2", "1766Mi"),
+        Resources("100m", "128Mi", "1", "512Mi"),
+    ),
+    "large": (
+        Resources("1", "2Gi", "4", "4Gi"),
+        Resources("1", "2Gi", "4", "2497Mi"),
+        Resources("250m", "256Mi", "2", "1Gi"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """How a workload is reached: its Service type and, optionally, an Ingress for the public URL's host."""
+
+    public_url: str
+    service_type: str
+    node_port: int
+    ingress: bool
+    ingress_class: str
+    cluster_issuer: str
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.public_url).netloc
+
+    @property
+    def hostname(self) -> str:
+        return urlsplit(self.public_url).hostname or ""
+
+    @property
+    def tls(self) -> bool:
+        return urlsplit(self.public_url).scheme == "https"
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    engine: str
+    version: str
+    storage_size: str
+    storage_class: str
+    resources: Resources
+    name: str = "keycloak"
+    user: str = "keycloak"
+    port: int = 3306
+
+    @property
+    def image(self) -> str:
+        return f"{DATABASE_IMAGES[self.engine]}:{self.version}"
+
+
+@dataclass(frozen=True)
+class KeycloakSettings:
+    version: str
+    exposure: Exposure
+    admin_url: str
+    admin_username: str
+    admin_password: str  # empty = generated
+    resources: Resources
+    admin_ca_certificate: str = ""  # PEM; empty = the system's CAs
+
+    @property
+    def image(self) -> str:
+        return f"{KEYCLOAK_IMAGE}:{self.version}"
+
+    @property
+    def public_url(self) -> str:
+        return self.exposure.public_url
+
+
+@dataclass(frozen=True)
+class RealmSettings:
+    name: str
+    client_id: str
+    group: str
+    restrict_to_group: bool
+    users: tuple[str, ...]
+    user_passwords: Mapping[str, str]  # given passwords; the rest are generated
+    token_lifespan_seconds: int
+    default_access: str  # all | pull | none: what every member of the group may do beyond the rules
+    teams: tuple[Team, ...] = ()
+    repository_access: tuple[GroupRule, ...] = ()
+    robots: tuple[Robot, ...] = ()
+
+    @property
+    def access_role(self) -> str:
+        """Realm role the group carries; the docker flow denies users without it."""
+        return f"{self.group}-access"
+
+    @property
+    def access_mode(self) -> str:
+        """allow-all only when the group may do everything and nothing else is declared."""
+        if self.default_access == "all" and not self.repository_access and not self.robots:
+            return ACCESS_ALLOW_ALL
+        return ACCESS_CLIENT_ROLES
+
+    @property
+    def default_grant(self) -> Optional[RepositoryGrant]:
+        """The group's implicit rule stated by defaultAccess; None for none."""
+        return DEFAULT_GRANTS[self.default_access]
+
+    @property
+    def group_rules(self) -> tuple[GroupRule, ...]:
+        """The rules Keycloak gets in client-roles mode: the group's implicit rule first, then the declared ones."""
+        if self.access_mode == ACCESS_ALLOW_ALL:
+            return ()
+        implicit = (GroupRule(self.group, self.default_grant),) if self.default_grant else ()
+        return implicit + self.repository_access
+
+    def access_summary(self) -> dict[str, Any]:
+        """Who may do what, as Keycloak enforces it: a stack output for audits and for other stacks."""
+        return {"mode": self.access_mode, "defaultAccess": self.default_access,
+                "groups": [{"group": rule.group, **rule.grant.summary()} for rule in self.group_rules],
+                "robots": [{"robot": robot.name, **robot.grant.summary()} for robot in self.robots],
+                "teams": {team.name: list(team.members) for team in self.teams}}
+
+
+@dataclass(frozen=True)
+class S3Storage:
+    bucket: str
+    region: str
+    endpoint: str
+    access_key: str
+    secret_key: str
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    version: str
+    exposure: Exposure
+    replicas: int
+    storage: str  # filesystem | s3
+    storage_size: str
+    storage_class: str
+    s3: Optional[S3Storage]
+    ingress_max_body_size: str
+    resources: Resources
+
+    @property
+    def image(self) -> str:
+        return f"{REGISTRY_IMAGE}:{self.version}"
+
+    @property
+    def line(self) -> str:
+        """The release line, "3" or "2.8": they match token signing keys differently (see registry_config)."""
+        return "2.8" if self.version.startswith("2.8.") else "3"
+
+    @property
+    def host(self) -> str:
+        return self.exposure.host
+
+    @property
+    def public_url(self) -> str:
+        return self.exposure.public_url
+
+
+@dataclass(frozen=True)
+class Settings:
+    namespace: str
+    render_dir: str
+    database: DatabaseSettings
+    keycloak: KeycloakSettings
+    realm: RealmSettings
+    registry: RegistrySettings
+    allow_volume_replacement: bool = False  # whether a change may replace (and so empty) a data volume
+
