@@ -117,11 +117,13 @@ class Database(pulumi.ComponentResource):
                     image=db.image,
                     env=kube.env_vars(database_env(db)),
                     ports=[k8s.core.v1.ContainerPortArgs(name="sql", container_port=db.port)],
-                    volume_mounts=[k8s.core.v1.VolumeMountArgs(name="data", mount_path=DATA_DIR, sub_path=DATA_SUBPATH)],
+                    volume_mounts=[k8s.core.v1.VolumeMountArgs(name="data", mount_path=DATA_DIR,
+                                                               sub_path=DATA_SUBPATH)],
                     resources=kube.resources(db.resources),
                     security_context=kube.container_security(),
                     startup_probe=k8s.core.v1.ProbeArgs(
-                        tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=db.port), period_seconds=5, failure_threshold=60),
+                        tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=db.port), period_seconds=5,
+                        failure_threshold=60),
                     readiness_probe=probe,
                     liveness_probe=k8s.core.v1.ProbeArgs(
                         tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=db.port), period_seconds=20),
@@ -148,4 +150,5 @@ class Database(pulumi.ComponentResource):
             opts=child,
         )
 
-        self.register_outputs({"service": self.service.metadata.name, "credentialsSecret": self.credentials.metadata.name})
+        self.register_outputs({"service": self.service.metadata.name,
+                               "credentialsSecret": self.credentials.metadata.name})

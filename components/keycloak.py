@@ -15,8 +15,9 @@ import pulumi_kubernetes as k8s
 
 from lib import keycloak_extension, kube
 from lib.passwords import generated_password
-from .database import DatabaseEndpoint
 from settings import KeycloakSettings
+
+from .database import DatabaseEndpoint
 
 NAME = "keycloak"
 ADMIN_SECRET = "keycloak-bootstrap-admin"
@@ -34,7 +35,8 @@ class Listen:
     management_port: int = 9000
 
 
-def keycloak_env(kc: KeycloakSettings, db: DatabaseEndpoint, listen: Listen = Listen()) -> list[tuple[str, kube.EnvValue]]:
+def keycloak_env(kc: KeycloakSettings, db: DatabaseEndpoint,
+                 listen: Listen = Listen()) -> list[tuple[str, kube.EnvValue]]:
     """Keycloak's server configuration, one KC_* variable per setting (keycloak.org server guides)."""
     env: list[tuple[str, kube.EnvValue]] = [
         ("KC_FEATURES", "docker"),  # the docker-v2 protocol; a build option, `start` rebuilds for it
@@ -58,6 +60,8 @@ def keycloak_env(kc: KeycloakSettings, db: DatabaseEndpoint, listen: Listen = Li
     ]
     if kc.exposure.ingress:
         env.append(("KC_PROXY_HEADERS", "xforwarded"))
+    if kc.log_level:  # only when set: an unset key adds nothing, so upgrading rolls no pod
+        env.append(("KC_LOG_LEVEL", kc.log_level))
     return env
 
 
@@ -108,8 +112,9 @@ class Keycloak(pulumi.ComponentResource):
                 # Surge: the new pod starts while the old one serves. Not Recreate: pulumi-kubernetes' await reports a
                 # Recreate rollout done as soon as the old pod is scaled down (its Progressing condition is the old
                 # one's, kubernetes#115538), so `up` went on against a Keycloak shutting down. Found on the real node.
-                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="RollingUpdate", rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
-                    max_surge=1, max_unavailable=0)),
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(
+                    type="RollingUpdate", rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
+                        max_surge=1, max_unavailable=0)),
                 selector=kube.selector(kube.KEYCLOAK),
                 template=kube.pod_template(kube.KEYCLOAK, USER_ID, volumes=[keycloak_extension.extension_volume()],
                                            annotations={"checksum/extension": keycloak_extension.jar_sha256()},

@@ -7,22 +7,22 @@ import pulumi
 import pulumi_keycloak as keycloak
 import pulumi_kubernetes as k8s
 
-from . import database
-
 from lib import kube
+from providers.keycloak_resources import KeycloakAdminCredentials
+from providers.storage_guard import DestroyLock, StorageGuard
+from settings import Settings
+
+from . import database
 from .database import Database, DatabaseEndpoint
 from .keycloak import Keycloak
-from providers.keycloak_resources import KeycloakAdminCredentials
 from .realm import RealmConfiguration
 from .registry import Registry, token_auth
-from settings import Settings
 from .signing_keys import SigningCertificates
-from providers.storage_guard import DestroyLock, StorageGuard
-
 
 # What render mode leaves out: each needs a live Keycloak (the realm is configured through its admin API, the
 # certificates are read from the realm, and the registry pods mount them).
-NOT_RENDERED = ("realm configuration (realm, group, role, teams, users, robots, access rules, docker flow, docker-v2 client)",
+NOT_RENDERED = ("realm configuration (realm, group, role, teams, users, robots, access rules, docker flow, "
+                "docker-v2 client)",
                 "signing-certificate Secret", "registry Deployment")
 
 
@@ -96,7 +96,8 @@ class Platform(pulumi.ComponentResource):
         # Read through the provider, which has no login in the preview of an admin-credential change (an unconfigured
         # provider answers invokes with nothing): the read waits for the accepted login as well.
         realm_to_read = pulumi.Output.all(realm.realm.realm, admin.accepted_username).apply(lambda values: values[0])
-        signing = SigningCertificates("signing-certs", realm_to_read, provider, ns, read_after=[realm.client], opts=child)
+        signing = SigningCertificates("signing-certs", realm_to_read, provider, ns, read_after=[realm.client],
+                                      opts=child)
         registry = Registry("registry", settings, ns, signing, opts=pulumi.ResourceOptions.merge(
             child, pulumi.ResourceOptions(depends_on=[realm.client, signing])))
         DestroyLock("destroy-lock", protect=not settings.allow_volume_replacement,

@@ -8,10 +8,10 @@ import pulumi
 import pulumi_keycloak as keycloak
 
 from lib import kube
-from providers.docker_client import DockerV2Client
 from lib.keycloak_extension import MEMBER_GATE_ID, MEMBER_GATE_ROLE
-from providers.keycloak_resources import KeycloakAdminCredentials, KeycloakRealm, UserPassword
 from lib.passwords import generated_password
+from providers.docker_client import DockerV2Client
+from providers.keycloak_resources import KeycloakAdminCredentials, KeycloakRealm, UserPassword
 from settings import ACCESS_CLIENT_ROLES, RealmSettings, RepositoryGrant
 
 DOCKER_AUTHENTICATOR = "docker-http-basic-authenticator"
@@ -81,7 +81,8 @@ class RealmConfiguration(pulumi.ComponentResource):
 
         self.group = keycloak.Group(f"{name}-group", realm_id=realm_id, name=realm.group, opts=kc)
         self.role = keycloak.Role(f"{name}-access-role", realm_id=realm_id, name=realm.access_role,
-                                  description=f"May obtain registry tokens (granted through group {realm.group})", opts=kc)
+                                  description=f"May obtain registry tokens (granted through group {realm.group})",
+                                  opts=kc)
         self.teams = {team.name: keycloak.Group(f"{name}-team-{team.name}", realm_id=realm_id, name=team.name,
                                                 parent_id=self.group.id, opts=kc) for team in realm.teams}
 
@@ -127,7 +128,8 @@ class RealmConfiguration(pulumi.ComponentResource):
         self.access_roles.append(role)
         return role
 
-    def _grant_groups(self, name: str, realm: RealmSettings, realm_id: pulumi.Output[str], kc: pulumi.ResourceOptions) -> None:
+    def _grant_groups(self, name: str, realm: RealmSettings, realm_id: pulumi.Output[str],
+                      kc: pulumi.ResourceOptions) -> None:
         """Each group's roles: the access role (registry group; teams inherit it), the stated default grant of every
         member (client-roles mode) and one role per rule."""
         roles: dict[str, list[pulumi.Output[str]]] = {realm.group: [self.role.id]}
@@ -156,8 +158,8 @@ class RealmConfiguration(pulumi.ComponentResource):
         keycloak.UserRoles(f"{name}-robot-{robot}-roles", realm_id=realm_id, user_id=user.id,
                            role_ids=[self.role.id, role.id], opts=kc)
         password = generated_password(f"{name}-robot-{robot}-password", self, length=32)
-        applied = UserPassword(f"{name}-robot-{robot}-credential", connection=connection, realm=realm_id, user_id=user.id,
-                               password=password, opts=dynamic)
+        applied = UserPassword(f"{name}-robot-{robot}-credential", connection=connection, realm=realm_id,
+                               user_id=user.id, password=password, opts=dynamic)
         self.robot_passwords[robot] = applied.password
 
     def _restrict_docker_flow(self, name: str, realm: RealmSettings, realm_id: pulumi.Output[str],

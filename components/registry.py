@@ -16,6 +16,7 @@ import yaml
 from lib import kube
 from lib.passwords import generated_password
 from settings import RegistrySettings, Settings
+
 from .signing_keys import BUNDLE_FILE, JWKS_FILE, SigningCertificates
 
 NAME = "registry"
@@ -118,7 +119,8 @@ class Registry(pulumi.ComponentResource):
                     resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": registry.storage_size})),
                 # Every image lives here: neither replaced nor deleted unless allowVolumeReplacement says so.
                 opts=pulumi.ResourceOptions(parent=self, protect=not settings.allow_volume_replacement))
-        self.deployment = self._deployment(registry, ns, config_secret, config_text, claim, signing) if signing else None
+        self.deployment = (self._deployment(registry, ns, config_secret, config_text, claim, signing)
+                           if signing else None)
         self.service = kube.service(NAME, ns, kube.REGISTRY, HTTP_PORT, HTTP_PORT, registry.exposure, self)
         self.ingress = kube.ingress(NAME, ns, kube.REGISTRY, NAME, HTTP_PORT, registry.exposure, self, annotations={
             "nginx.ingress.kubernetes.io/proxy-body-size": registry.ingress_max_body_size,
@@ -133,21 +135,25 @@ class Registry(pulumi.ComponentResource):
                     signing: SigningCertificates) -> k8s.apps.v1.Deployment:
         """The registry pods, rolled by checksums of what they mount (the registry never reloads it)."""
         volumes = [
-            k8s.core.v1.VolumeArgs(name="config", secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=config_secret.metadata.name)),
-            k8s.core.v1.VolumeArgs(name="certs", secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=signing.secret.metadata.name)),
+            k8s.core.v1.VolumeArgs(name="config", secret=k8s.core.v1.SecretVolumeSourceArgs(
+                secret_name=config_secret.metadata.name)),
+            k8s.core.v1.VolumeArgs(name="certs", secret=k8s.core.v1.SecretVolumeSourceArgs(
+                secret_name=signing.secret.metadata.name)),
         ]
         mounts = [k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONFIG_DIR, read_only=True),
                   k8s.core.v1.VolumeMountArgs(name="certs", mount_path=CERT_DIR, read_only=True)]
         if claim:
-            volumes.append(k8s.core.v1.VolumeArgs(name="data", persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
-                claim_name=claim.metadata.name)))
+            volumes.append(k8s.core.v1.VolumeArgs(
+                name="data", persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
+                    claim_name=claim.metadata.name)))
             mounts.append(k8s.core.v1.VolumeMountArgs(name="data", mount_path=DATA_DIR))
 
         # A new key or config changes these, so Kubernetes rolls the pods (the registry never reloads them).
         # A digest reveals nothing of the secret config; unsecret, it keeps the Deployment readable in diffs.
         annotations = {
             "checksum/config": pulumi.Output.unsecret(config_text.apply(kube.checksum)),
-            "checksum/signing-certs": signing.files.apply(lambda files: kube.checksum(*(files[k] for k in sorted(files)))),
+            "checksum/signing-certs": signing.files.apply(
+                lambda files: kube.checksum(*(files[k] for k in sorted(files)))),
         }
         health = k8s.core.v1.HTTPGetActionArgs(path="/debug/health", port="debug")
         return k8s.apps.v1.Deployment(
@@ -156,8 +162,9 @@ class Registry(pulumi.ComponentResource):
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=registry.replicas,
                 # Surge, never drop: the new pod serves before the old one stops, so a key rotation costs no request.
-                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="RollingUpdate", rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
-                    max_surge=1, max_unavailable=0)),
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(
+                    type="RollingUpdate", rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
+                        max_surge=1, max_unavailable=0)),
                 selector=kube.selector(kube.REGISTRY),
                 # A ReadWriteOnce claim attaches to one node, for any number of its pods: the new pod joins the old.
                 template=kube.pod_template(kube.REGISTRY, USER_ID, annotations=annotations, volumes=volumes,

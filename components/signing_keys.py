@@ -72,8 +72,8 @@ def verification_keys(keys: Iterable[RealmKey]) -> list[RealmKey]:
 
 
 def pem_bundle(keys: Sequence[RealmKey]) -> str:
-    blocks = ["-----BEGIN CERTIFICATE-----\n" + "\n".join(textwrap.wrap(k.certificate, 64)) + "\n-----END CERTIFICATE-----\n"
-              for k in keys]
+    blocks = ["-----BEGIN CERTIFICATE-----\n" + "\n".join(textwrap.wrap(k.certificate, 64))
+              + "\n-----END CERTIFICATE-----\n" for k in keys]
     return "".join(blocks)
 
 
@@ -101,8 +101,9 @@ class SigningCertificates(pulumi.ComponentResource):
     files: pulumi.Output[dict[str, str]]
     secret: k8s.core.v1.Secret
 
-    def __init__(self, name: str, realm_id: pulumi.Input[str], provider: keycloak.Provider, namespace: pulumi.Input[str],
-                 read_after: Sequence[pulumi.Resource] = (), opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, realm_id: pulumi.Input[str], provider: keycloak.Provider,
+                 namespace: pulumi.Input[str], read_after: Sequence[pulumi.Resource] = (),
+                 opts: pulumi.ResourceOptions | None = None):
         """``read_after``: realm objects to finish before the keys are read (the registry needs them all)."""
         super().__init__(kube.component_type("SigningCertificates"), name, None, opts)
         # While the realm is unknown (preview of a new stack) the invoke is not sent at all.

@@ -133,7 +133,8 @@ def ingress(name: str, namespace: pulumi.Input[str], component: str, service_nam
     all_annotations = dict(annotations or {})
     if exposure.cluster_issuer:
         all_annotations["cert-manager.io/cluster-issuer"] = exposure.cluster_issuer
-    tls = [k8s.networking.v1.IngressTLSArgs(hosts=[exposure.hostname], secret_name=f"{name}-tls")] if exposure.tls else None
+    tls = ([k8s.networking.v1.IngressTLSArgs(hosts=[exposure.hostname], secret_name=f"{name}-tls")]
+           if exposure.tls else None)
     return k8s.networking.v1.Ingress(
         name,
         metadata=metadata(name, namespace, component, annotations=all_annotations or None),

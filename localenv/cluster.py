@@ -1,6 +1,6 @@
 """A real Kubernetes control plane, as in Kubernetes' envtest: etcd on 127.0.0.1, kube-apiserver on the node's
 host-only address (pods reach it through the `kubernetes` Service), controller-manager and scheduler. Binaries
-come from scripts/kube-binaries (cached); the node beside it is localenv.node."""
+come from scripts/lib/kube-binaries (cached); the node beside it is localenv.node."""
 
 from __future__ import annotations
 
@@ -60,10 +60,12 @@ def issue_certificate(subject: str, key: rsa.RSAPrivateKey, issuer: tuple[str, r
     issuer_name, signing_key = issuer or (subject, key)
     builder = (x509.CertificateBuilder()
                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)] +
-                                       ([x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization)] if organization else [])))
+                                       ([x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization)]
+                                        if organization else [])))
                .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_name)]))
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=365))
+               .not_valid_before(now - datetime.timedelta(minutes=5))
+               .not_valid_after(now + datetime.timedelta(days=365))
                .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True))
     if sans:
         names = [x509.IPAddress(ipaddress.ip_address(s)) if s[0].isdigit() else x509.DNSName(s) for s in sans]
@@ -81,8 +83,8 @@ def write_credentials(files: ClusterFiles) -> tuple[str, dict[str, str]]:
     server = issue_certificate("kube-apiserver", server_key, ("keycloak-registry-local-ca", ca_key),
                           sans=("127.0.0.1", NODE_IP, first_service_ip, "localhost", "kubernetes", "kubernetes.default",
                                 "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"))
-    kubelet_client = issue_certificate("kube-apiserver-kubelet-client", client_key, ("keycloak-registry-local-ca", ca_key),
-                                       organization="system:masters")
+    kubelet_client = issue_certificate("kube-apiserver-kubelet-client", client_key,
+                                       ("keycloak-registry-local-ca", ca_key), organization="system:masters")
     pem = serialization.Encoding.PEM
     (files / "ca.crt").write_bytes(ca.public_bytes(pem))
     (files / "apiserver.crt").write_bytes(server.public_bytes(pem))
@@ -90,7 +92,8 @@ def write_credentials(files: ClusterFiles) -> tuple[str, dict[str, str]]:
     (files / "kubelet-client.crt").write_bytes(kubelet_client.public_bytes(pem))
     (files / "kubelet-client.key").write_bytes(private_key_pem(client_key))
     (files / "sa.key").write_bytes(private_key_pem(sa_key))
-    (files / "sa.pub").write_bytes(sa_key.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo))
+    (files / "sa.pub").write_bytes(
+        sa_key.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo))
     token = secrets.token_urlsafe(32)
     daemons = {name: secrets.token_urlsafe(32) for name in NODE_IDENTITIES}
     (files / "tokens.csv").write_text(f'{token},admin,admin,"system:masters"\n' + "".join(
@@ -130,8 +133,8 @@ def server_commands(bin_dir: Path, files: ClusterFiles) -> dict[str, list[str]]:
             str(bin_dir / "kube-controller-manager"), f"--kubeconfig={kubeconfig}", "--controllers=*",
             "--secure-port=0", "--leader-elect=false", f"--service-account-private-key-file={files / 'sa.key'}",
             f"--root-ca-file={files / 'ca.crt'}", "--use-service-account-credentials=false",
-            "--allocate-node-cidrs=true", f"--cluster-cidr={POD_CIDR}", f"--node-cidr-mask-size={POD_CIDR.split('/')[1]}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}"],
+            "--allocate-node-cidrs=true", f"--cluster-cidr={POD_CIDR}",
+            f"--node-cidr-mask-size={POD_CIDR.split('/')[1]}", f"--service-cluster-ip-range={SERVICE_CIDR}"],
         "kube-scheduler": [str(bin_dir / "kube-scheduler"), f"--kubeconfig={kubeconfig}", "--leader-elect=false",
                            "--secure-port=0"],
     }
@@ -158,8 +161,10 @@ class LocalCluster:
             pids[name] = processes.start(name, argv, self.log_dir)
             if name in checks:
                 processes.wait_until(name, checks[name], pids[name], READY_TIMEOUT, self.log_dir / f"{name}.log")
-        processes.wait_until("the default service account", lambda: api.exists("/api/v1/namespaces/default/serviceaccounts/default"),
-                             pids["kube-controller-manager"], READY_TIMEOUT, self.log_dir / "kube-controller-manager.log")
+        processes.wait_until("the default service account",
+                             lambda: api.exists("/api/v1/namespaces/default/serviceaccounts/default"),
+                             pids["kube-controller-manager"], READY_TIMEOUT,
+                             self.log_dir / "kube-controller-manager.log")
         return api, daemons
 
 

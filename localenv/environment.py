@@ -21,16 +21,26 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from components.registry import CONFIG_SECRET, HTTP_PORT
 from lib import kube
 from lib.keycloak_admin import KeycloakAdmin
-from components.registry import CONFIG_SECRET, HTTP_PORT
-from settings import Settings, parse_settings, stack_file_values
+from settings import Settings, other_registry_line, parse_settings, registry_line, stack_file_values
 
 from . import images, pods, processes
-from .cluster import APISERVER_PORT, ETCD_PEER_PORT, ETCD_PORT, LocalCluster, versions as cluster_versions
+from .cluster import APISERVER_PORT, ETCD_PEER_PORT, ETCD_PORT, LocalCluster
+from .cluster import versions as cluster_versions
 from .kubeapi import KubeApi
-from .node import (KUBE_PROXY_HEALTHZ_PORT, KUBE_PROXY_METRICS_PORT, KUBE_ROUTER_HEALTH_PORT, KUBELET_HEALTHZ_PORT,
-                   KUBELET_PORT, NODE_IP, Node, cleanup_host, NodeFiles)
+from .node import (
+    KUBE_PROXY_HEALTHZ_PORT,
+    KUBE_PROXY_METRICS_PORT,
+    KUBE_ROUTER_HEALTH_PORT,
+    KUBELET_HEALTHZ_PORT,
+    KUBELET_PORT,
+    NODE_IP,
+    Node,
+    NodeFiles,
+    cleanup_host,
+)
 from .stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +63,7 @@ def port_of(url: str) -> int:
 
 def line_of(image: str) -> str:
     """The registry line an image tag belongs to: 2.8 or 3."""
-    return "2.8" if image.rsplit(":", 1)[1].startswith("2.") else "3"
+    return registry_line(image.rsplit(":", 1)[1])
 
 
 def copy_labels(name: str) -> dict[str, str]:
@@ -61,7 +71,8 @@ def copy_labels(name: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "localenv"}
 
 
-def registry_copy(registry: dict, name: str, image: str, public_url: str, claim: str = "", config_secret: str = "") -> dict:
+def registry_copy(registry: dict, name: str, image: str, public_url: str, claim: str = "",
+                  config_secret: str = "") -> dict:
     """A Deployment of the stack's registry pod (as the API server has it) under another name and image: its own
     data (on ``claim``, else scratch), upload URLs naming its own NodePort, and optionally another config Secret."""
     labels = copy_labels(name)
@@ -143,8 +154,8 @@ class LocalEnvironment:
             state["pids"]["other-line"] = processes.start("other-line", [
                 sys.executable, "-u", "-m", "localenv.other_line", str(self.state_dir)], self.logs, cwd=ROOT)
             self._save(state)
-            processes.wait_until("the other registry line", lambda: self.other_line_ready(api), state["pids"]["other-line"],
-                                 180, self.logs / "other-line.log")
+            processes.wait_until("the other registry line", lambda: self.other_line_ready(api),
+                                 state["pids"]["other-line"], 180, self.logs / "other-line.log")
             dead = [name for name, pid in state["pids"].items() if not processes.alive(pid)]
             if dead:
                 raise processes.ServerError(f"{', '.join(dead)} exited during start-up (logs: .localenv-failed-logs/)")
@@ -211,11 +222,13 @@ class LocalEnvironment:
 
     def stack(self, state: Optional[dict] = None) -> LocalStack:
         state = state or self._load()
-        return LocalStack(self.state_dir, Path(state["tools"]["ENGINE_BIN_DIR"]), self.state_dir / "cluster" / "kubeconfig")
+        return LocalStack(self.state_dir, Path(state["tools"]["ENGINE_BIN_DIR"]),
+                          self.state_dir / "cluster" / "kubeconfig")
 
     def kube(self) -> KubeApi:
         state = self._load()
-        return LocalCluster(self.state_dir / "cluster", Path(state["tools"]["KUBE_BIN_DIR"]), self.logs).api(state["kube_token"])
+        return LocalCluster(self.state_dir / "cluster", Path(state["tools"]["KUBE_BIN_DIR"]),
+                            self.logs).api(state["kube_token"])
 
     def admin(self) -> KeycloakAdmin:
         env = json.loads(self.env_file.read_text())
@@ -235,7 +248,8 @@ class LocalEnvironment:
             return {}
         pod = live[-1]
         container = pods.container_of(pod)
-        status = next((c for c in (pod.get("status") or {}).get("containerStatuses") or [] if c["name"] == container), {})
+        status = next((c for c in (pod.get("status") or {}).get("containerStatuses") or []
+                       if c["name"] == container), {})
         try:
             pids = pods.container_pids(pod, container)
         except (pods.PodNotRunning, OSError, KeyError):
@@ -286,7 +300,7 @@ class LocalEnvironment:
         server_versions = state.get("versions") or {}
         access = out["repositoryAccess"]
         line = self.settings.registry.line
-        other = "2.8" if line == "3" else "3"  # the line the environment runs beside the stack's
+        other = other_registry_line(line)
         env = {
             "keycloak_url": out["keycloakUrl"],
             "admin": {"username": out["keycloakAdminUsername"], "password": out["keycloakAdminPassword"]},
@@ -295,7 +309,8 @@ class LocalEnvironment:
             "issuer": out["tokenIssuer"],
             "token_realm": out["tokenRealm"],
             "users": [{"username": u, "password": out["userPasswords"][u],
-                       "teams": [t for t, members in access["teams"].items() if u in members]} for u in out["usernames"]],
+                       "teams": [t for t, members in access["teams"].items() if u in members]}
+                      for u in out["usernames"]],
             "robots": [{"username": r, "password": p} for r, p in out["robotPasswords"].items()],
             "repository_access": access,
             "registries": [
@@ -310,14 +325,14 @@ class LocalEnvironment:
         return env
 
     def install(self) -> dict[str, str]:
-        """Servers and tools (scripts/install-test-deps), the control plane (scripts/kube-binaries), the node
-        (scripts/node-binaries) and the engine (scripts/pulumi-engine) side by side, and the images as soon as
+        """Servers and tools (scripts/lib/install-test-deps), the control plane (scripts/lib/kube-binaries), the node
+        (scripts/lib/node-binaries) and the engine (scripts/lib/pulumi-engine) side by side, and the images as soon as
         install-test-deps has fetched what they are made of; each built or downloaded once and cached. Fails
         naming what could not be obtained."""
         env = {**os.environ, "KEYCLOAK_VERSION": self.settings.keycloak.version,
                "REGISTRY3_VERSION": self.settings.registry.version}
         scripts = ("install-test-deps", "kube-binaries", "node-binaries", "pulumi-engine")
-        running = {name: subprocess.Popen([str(ROOT / "scripts" / name)], env=env, stdout=subprocess.PIPE,
+        running = {name: subprocess.Popen([str(ROOT / "scripts" / "lib" / name)], env=env, stdout=subprocess.PIPE,
                                           stderr=subprocess.PIPE, text=True) for name in scripts}
         with ThreadPoolExecutor(len(scripts)) as pool:  # each script's output drained as it comes
             output_of = {name: pool.submit(process.communicate) for name, process in running.items()}
@@ -357,7 +372,8 @@ class LocalEnvironment:
         registry_lines = {line_of(images.reference(n)): tag(n) for n in ("registry", "registry_legacy")}
         return {"keycloak": tag("keycloak"), "mariadb": tag("mariadb"),
                 **{f"registry-{line}": version for line, version in registry_lines.items()},
-                "containerd": subprocess.run(["containerd", "--version"], capture_output=True, text=True).stdout.split()[2],
+                "containerd": subprocess.run(["containerd", "--version"], capture_output=True,
+                                             text=True).stdout.split()[2],
                 "pulumi": subprocess.run([str(Path(state["tools"]["ENGINE_BIN_DIR"]) / "pulumi"), "version"],
                                          capture_output=True, text=True).stdout.strip()}
 

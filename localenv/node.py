@@ -238,14 +238,16 @@ class Node:
             (f / directory).mkdir(parents=True, exist_ok=True)
         (f / "containerd" / "config.toml").write_text(containerd_config(f))
         (f / "cni" / "10-local-pods.conflist").write_text(json.dumps(cni_config(f), indent=2))
-        (f / "resolv.conf").write_text("# pods with dnsPolicy Default: no upstream resolver (nothing leaves the machine)\n")
+        (f / "resolv.conf").write_text("# pods with dnsPolicy Default: no upstream resolver "
+                                       "(nothing leaves the machine)\n")
         for name, token in tokens.items():
             (f / f"{name}.kubeconfig").write_text(yaml.safe_dump(kubeconfig(api.server, ca_file, token)))
             (f / f"{name}.kubeconfig").chmod(0o600)
         (f / "kubelet.yaml").write_text(yaml.safe_dump(kubelet_config(f, ca_file)))
         (f / "kube-proxy.yaml").write_text(yaml.safe_dump(kube_proxy_config(f / "kube-proxy.kubeconfig")))
 
-        pids["containerd"] = processes.start("containerd", ["containerd", "--config", str(f / "containerd" / "config.toml")],
+        pids["containerd"] = processes.start("containerd",
+                                             ["containerd", "--config", str(f / "containerd" / "config.toml")],
                                              self.log_dir)
         processes.wait_until("containerd", self.containerd_up, pids["containerd"], 60, self.log_dir / "containerd.log")
         import_images(str(f.containerd_socket))

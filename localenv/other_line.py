@@ -17,8 +17,15 @@ import requests
 from components.registry import NAME as REGISTRY
 
 from . import images
-from .environment import (OTHER_LINE_NAME, OTHER_LINE_NODE_PORT, LocalEnvironment, claim, line_of, node_port_service,
-                          registry_copy)
+from .environment import (
+    OTHER_LINE_NAME,
+    OTHER_LINE_NODE_PORT,
+    LocalEnvironment,
+    claim,
+    line_of,
+    node_port_service,
+    registry_copy,
+)
 from .kubeapi import KubeApiError
 
 POLL_SECONDS = 1.0
@@ -40,7 +47,8 @@ def main() -> int:
         try:
             registry = api.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/{REGISTRY}")
             if registry:
-                wanted = registry_copy(registry, OTHER_LINE_NAME, image, env.other_line_url(), claim=data["metadata"]["name"])
+                wanted = registry_copy(registry, OTHER_LINE_NAME, image, env.other_line_url(),
+                                       claim=data["metadata"]["name"])
                 path = f"/apis/apps/v1/namespaces/{namespace}/deployments/{wanted['metadata']['name']}"
                 if wanted != applied or not api.exists(path):  # a destroyed and recreated stack: copy again
                     if not api.exists(claim_path):

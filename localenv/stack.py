@@ -1,4 +1,4 @@
-"""The local stack through the real Pulumi engine: the CLI from scripts/pulumi-engine, a file backend and a
+"""The local stack through the real Pulumi engine: the CLI from scripts/lib/pulumi-engine, a file backend and a
 generated passphrase under .localenv/, the API server's kubeconfig, and no plugin downloads.
 
 The stack's config is a copy of stacks/Pulumi.local.yaml under .localenv/ (``--config-file``), so secrets a
@@ -59,7 +59,8 @@ class LocalStack:
         }
 
     def command(self, args: Sequence[str], stack: str = STACK) -> list[str]:
-        """`pulumi ARGS` for a stack (default: the local stack), with its --config-file where the command reads config."""
+        """`pulumi ARGS` for a stack (default: the local stack), with its --config-file where the command reads
+        config."""
         argv = [str(self.bin_dir / "pulumi"), *args]
         if args and args[0] in CONFIG_COMMANDS and not any(a.startswith("--config-file") for a in args):
             argv += ["--config-file", str(self.config_file(stack))]

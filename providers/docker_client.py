@@ -32,8 +32,9 @@ DEFAULT_ACCESS_ATTRIBUTE = "keycloak-registry.default-access"
 
 def client_representation(props: dict[str, Any]) -> dict[str, Any]:
     """The admin-API body for the client these inputs describe."""
-    return {"clientId": props["client_id"], "name": props.get("name") or "", "description": props.get("description") or "",
-            "enabled": bool(props.get("enabled", True)), "protocol": PROTOCOL}
+    return {"clientId": props["client_id"], "name": props.get("name") or "",
+            "description": props.get("description") or "", "enabled": bool(props.get("enabled", True)),
+            "protocol": PROTOCOL}
 
 
 def owned_representation(current: dict[str, Any], props: dict[str, Any], owner_token: Optional[str]) -> dict[str, Any]:
@@ -96,7 +97,8 @@ class DockerV2ClientProvider(ResourceProvider):
                                               **self._observed(admin, path, client_uuid)})
         # Created with our mapper in the same request, so Keycloak never attaches its "Allow All" to it; if anything
         # after the POST fails, the client goes again: a half-made client outside the state would grant everything.
-        body = {**owned_representation({}, props, owner_token), "protocolMappers": [access_mapper(props["access_mode"])]}
+        body = {**owned_representation({}, props, owner_token),
+                "protocolMappers": [access_mapper(props["access_mode"])]}
         response = admin.call("POST", path, json=body, expect=(201,))
         client_uuid = response.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
         try:

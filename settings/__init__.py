@@ -5,13 +5,45 @@ The keys are declared once, in Pulumi.yaml (``keys``); ``parse_settings`` (``par
 registered; ``pulumi_config`` reads the running stack. Components take ``Settings`` and never read config.
 """
 
-from .access import (ACCESS_ALLOW_ALL, ACCESS_CLIENT_ROLES, DEFAULT_GRANTS, EVERYTHING, GroupRule, RepositoryGrant,
-                     Robot, Team)
-from .keys import (CONFIG_KEYS, DATABASE_IMAGES, DATABASE_VERSIONS, KEYCLOAK_IMAGE, KEYCLOAK_VERSION, KEYS_BY_NAME,
-                   PROJECT, REGISTRY_IMAGE, REGISTRY_LEGACY_VERSION, REGISTRY_VERSION, REMOVED_KEYS,
-                   SUPPORTED_DATABASE_LINES, TOKEN_LIFESPAN, ConfigKey)
-from .model import (RESOURCE_PROFILES, DatabaseSettings, Exposure, KeycloakSettings, RealmSettings, RegistrySettings,
-                    Resources, S3Storage, Settings)
+from .access import (
+    ACCESS_ALLOW_ALL,
+    ACCESS_CLIENT_ROLES,
+    DEFAULT_GRANTS,
+    EVERYTHING,
+    GroupRule,
+    RepositoryGrant,
+    Robot,
+    Team,
+)
+from .keys import (
+    CONFIG_KEYS,
+    DATABASE_IMAGES,
+    DATABASE_VERSIONS,
+    KEYCLOAK_IMAGE,
+    KEYCLOAK_VERSION,
+    KEYS_BY_NAME,
+    PROJECT,
+    REGISTRY_IMAGE,
+    REGISTRY_LEGACY_VERSION,
+    REGISTRY_VERSION,
+    REMOVED_KEYS,
+    SUPPORTED_DATABASE_LINES,
+    TOKEN_LIFESPAN,
+    ConfigKey,
+    other_registry_line,
+    registry_line,
+)
+from .model import (
+    RESOURCE_PROFILES,
+    DatabaseSettings,
+    Exposure,
+    KeycloakSettings,
+    RealmSettings,
+    RegistrySettings,
+    Resources,
+    S3Storage,
+    Settings,
+)
 from .parse import MIN_PASSWORD_LENGTH, SettingsError, parse_settings
 from .pulumi_config import load_settings, settings_from_pulumi, stack_file_values
 
@@ -21,5 +53,6 @@ __all__ = [
     "REGISTRY_IMAGE", "REGISTRY_LEGACY_VERSION", "REGISTRY_VERSION", "REMOVED_KEYS", "RESOURCE_PROFILES",
     "SUPPORTED_DATABASE_LINES", "TOKEN_LIFESPAN", "ConfigKey", "DatabaseSettings", "Exposure", "GroupRule",
     "KeycloakSettings", "RealmSettings", "RegistrySettings", "RepositoryGrant", "Resources", "Robot", "S3Storage",
-    "Settings", "SettingsError", "Team", "load_settings", "parse_settings", "settings_from_pulumi", "stack_file_values",
+    "Settings", "SettingsError", "Team", "load_settings", "other_registry_line", "registry_line", "parse_settings",
+    "settings_from_pulumi", "stack_file_values",
 ]

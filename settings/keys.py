@@ -40,9 +40,9 @@ KEYS_BY_NAME = {key.name: key for key in CONFIG_KEYS}
 # Keys that once existed: a stack that still sets one is told what replaced it, not just "no such key".
 REMOVED_KEYS = {
     "databaseHostPath": "no databaseHostPath: the key was removed because a hostPath volume is not writable by the "
-                        "database user (uid 999); run `pulumi config rm databaseHostPath` and leave databaseStorageClass "
-                        "empty for the cluster's default StorageClass (kind: local-path, minikube: its hostpath "
-                        "provisioner) or set it to another StorageClass",
+                        "database user (uid 999); run `pulumi config rm databaseHostPath` and leave "
+                        "databaseStorageClass empty for the cluster's default StorageClass (kind: local-path, "
+                        "minikube: its hostpath provisioner) or set it to another StorageClass",
 }
 
 
@@ -50,6 +50,17 @@ REMOVED_KEYS = {
 KEYCLOAK_VERSION = KEYS_BY_NAME["keycloakVersion"].default
 REGISTRY_VERSION = KEYS_BY_NAME["registryVersion"].default
 REGISTRY_LEGACY_VERSION = "2.8.3"
+REGISTRY_LINES = ("3", "2.8")
+
+
+def registry_line(version: str) -> str:
+    """The release line of a registry version, "3" or "2.8": they match token signing keys differently."""
+    return "2.8" if version.startswith("2.8.") else "3"
+
+
+def other_registry_line(line: str) -> str:
+    """The line the local environment runs beside the stack's, so both are tested."""
+    return "2.8" if line == "3" else "3"
 DATABASE_VERSIONS = {"mysql": "8.4.7", "mariadb": "11.4.8"}
 # Server lines Keycloak 26 supports (keycloak.org "Configuring the database").
 SUPPORTED_DATABASE_LINES = {"mysql": ("8.0", "8.4"), "mariadb": ("10.6", "10.11", "11.4", "11.8")}

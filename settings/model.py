@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit
 
-from .access import (ACCESS_ALLOW_ALL, ACCESS_CLIENT_ROLES, DEFAULT_GRANTS, GroupRule, RepositoryGrant, Robot,
-                     Team)
-from .keys import DATABASE_IMAGES, KEYCLOAK_IMAGE, REGISTRY_IMAGE
+from .access import ACCESS_ALLOW_ALL, ACCESS_CLIENT_ROLES, DEFAULT_GRANTS, GroupRule, RepositoryGrant, Robot, Team
+from .keys import DATABASE_IMAGES, KEYCLOAK_IMAGE, REGISTRY_IMAGE, registry_line
 
 
 @dataclass(frozen=True)
@@ -91,6 +90,7 @@ class KeycloakSettings:
     admin_password: str  # empty = generated
     resources: Resources
     admin_ca_certificate: str = ""  # PEM; empty = the system's CAs
+    log_level: str = ""  # KC_LOG_LEVEL; empty = Keycloak's default
 
     @property
     def image(self) -> str:
@@ -175,8 +175,8 @@ class RegistrySettings:
 
     @property
     def line(self) -> str:
-        """The release line, "3" or "2.8": they match token signing keys differently (see registry_config)."""
-        return "2.8" if self.version.startswith("2.8.") else "3"
+        """The release line, "3" or "2.8" (see registry_config)."""
+        return registry_line(self.version)
 
     @property
     def host(self) -> str:

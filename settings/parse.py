@@ -12,10 +12,29 @@ from urllib.parse import urlsplit
 from cryptography import x509
 
 from .access import DEFAULT_GRANTS, GroupRule, RepositoryGrant, Robot, Team
-from .keys import (CONFIG_KEYS, DATABASE_VERSIONS, KEYCLOAK_VERSION, KEYS_BY_NAME, PROJECT, REGISTRY_LEGACY_VERSION,
-                   REGISTRY_VERSION, REMOVED_KEYS, SUPPORTED_DATABASE_LINES, TOKEN_LIFESPAN, ConfigKey)
-from .model import (RESOURCE_PROFILES, DatabaseSettings, Exposure, KeycloakSettings, RealmSettings, RegistrySettings,
-                    S3Storage, Settings)
+from .keys import (
+    CONFIG_KEYS,
+    DATABASE_VERSIONS,
+    KEYCLOAK_VERSION,
+    KEYS_BY_NAME,
+    PROJECT,
+    REGISTRY_LEGACY_VERSION,
+    REGISTRY_VERSION,
+    REMOVED_KEYS,
+    SUPPORTED_DATABASE_LINES,
+    TOKEN_LIFESPAN,
+    ConfigKey,
+)
+from .model import (
+    RESOURCE_PROFILES,
+    DatabaseSettings,
+    Exposure,
+    KeycloakSettings,
+    RealmSettings,
+    RegistrySettings,
+    S3Storage,
+    Settings,
+)
 
 
 class SettingsError(ValueError):
@@ -36,6 +55,9 @@ QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$")
 BODY_SIZE = re.compile(r"^[0-9]+[kKmMgG]?$")
 SEMVER = re.compile(r"^([0-9]+)\.([0-9]+)\.([0-9]+)$")
 SERVICE_TYPES = ("ClusterIP", "NodePort")
+# One item of KC_LOG_LEVEL: a level, or a logging category and its level (Keycloak's "Configuring logging").
+LOG_LEVEL_ITEM = re.compile(r"^([A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*:)?(off|fatal|error|warn|info|debug|trace|all)$",
+                            re.IGNORECASE)
 ACTIONS = ("pull", "push", "delete", "*")
 ROLE_ATTRIBUTE_LENGTH = 255  # Keycloak's limit for one attribute value: a rule's repositories, comma-joined
 # A repository name (lower-case path components) in which * and ? may stand for characters.
@@ -138,6 +160,14 @@ def _quantity(problems: _Problems, key: str, value: str) -> str:
     return value
 
 
+def _log_level(problems: _Problems, value: str) -> str:
+    if value and not all(LOG_LEVEL_ITEM.match(item) for item in value.split(",")):
+        problems.add("keycloakLogLevel", value, "comma-separated levels (off, fatal, error, warn, info, debug, trace, "
+                                                "all), each alone or after a category and a colon, e.g. "
+                                                "info,dev.keycloakregistry.access:debug")
+    return value
+
+
 def _choice(problems: _Problems, key: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         problems.add(key, value, "one of " + ", ".join(choices))
@@ -156,7 +186,8 @@ def _users(problems: _Problems, value: list) -> tuple[str, ...]:
     seen: set[str] = set()
     for name in value:
         if not isinstance(name, str) or not USERNAME.match(name):
-            problems.add("users", value, f"lower-case usernames (letters, digits, . _ @ -); {json.dumps(name)} is not one")
+            problems.add("users", value,
+                         f"lower-case usernames (letters, digits, . _ @ -); {json.dumps(name)} is not one")
         elif name in seen:
             problems.add("users", value, f"each username once; {name} is listed twice")
         seen.add(str(name))
@@ -177,7 +208,8 @@ def _user_passwords(problems: _Problems, raw: str, users: tuple[str, ...]) -> di
         if name not in users:
             problems.add("userPasswords", raw, f"only usernames listed in users; {name} is not")
         elif len(password) < MIN_PASSWORD_LENGTH:
-            problems.add("userPasswords", raw, f"passwords of at least {MIN_PASSWORD_LENGTH} characters ({name}'s is shorter)")
+            problems.add("userPasswords", raw,
+                         f"passwords of at least {MIN_PASSWORD_LENGTH} characters ({name}'s is shorter)")
     return value
 
 
@@ -186,12 +218,14 @@ def _entries(problems: _Problems, key: str, value: list, fields: dict[str, bool]
     entries = []
     for entry in value:
         if not isinstance(entry, dict):
-            problems.add(key, value, f"a list of objects with fields {', '.join(fields)}; {json.dumps(entry)} is not one")
+            problems.add(key, value,
+                         f"a list of objects with fields {', '.join(fields)}; {json.dumps(entry)} is not one")
             continue
         unknown = sorted(set(entry) - set(fields))
         missing = [name for name, required in fields.items() if required and name not in entry]
         if unknown or missing:
-            problems.add(key, entry, f"fields {', '.join(fields)} ({'unknown: ' + ', '.join(unknown) if unknown else 'missing: ' + ', '.join(missing)})")
+            found = "unknown: " + ", ".join(unknown) if unknown else "missing: " + ", ".join(missing)
+            problems.add(key, entry, f"fields {', '.join(fields)} ({found})")
             continue
         entries.append(entry)
     return entries
@@ -199,22 +233,25 @@ def _entries(problems: _Problems, key: str, value: list, fields: dict[str, bool]
 
 def _grant(problems: _Problems, key: str, entry: dict) -> RepositoryGrant:
     """The repositories/actions/catalog fields of a rule or robot."""
-    repositories, actions, catalog = entry.get("repositories", []), entry.get("actions", []), entry.get("catalog", False)
+    repositories, actions, catalog = (entry.get("repositories", []), entry.get("actions", []),
+                                      entry.get("catalog", False))
     if not isinstance(catalog, bool):
         problems.add(key, entry, "catalog: true or false")
-    if not isinstance(repositories, list) or not all(isinstance(r, str) and REPOSITORY_GLOB.match(r) for r in repositories):
-        problems.add(key, entry, "repositories: a list of repository globs such as team-a/* (lower-case letters, digits, . _ - /, "
-                                 "with * and ?); empty patterns are not allowed")
+    if not isinstance(repositories, list) or not all(isinstance(r, str) and REPOSITORY_GLOB.match(r)
+                                                     for r in repositories):
+        problems.add(key, entry, "repositories: a list of repository globs such as team-a/* (lower-case letters, "
+                                 "digits, . _ - /, with * and ?); empty patterns are not allowed")
         repositories = ["?"]  # reported; not "missing" as well
     elif not repositories and catalog is not True:
         problems.add(key, entry, "at least one repository glob in repositories (or catalog: true)")
     elif len(",".join(repositories)) > ROLE_ATTRIBUTE_LENGTH:
-        problems.add(key, entry, f"repositories of at most {ROLE_ATTRIBUTE_LENGTH} characters in all (one Keycloak role "
-                                 "attribute); split them into several rules")
+        problems.add(key, entry, f"repositories of at most {ROLE_ATTRIBUTE_LENGTH} characters in all (one Keycloak "
+                                 "role attribute); split them into several rules")
     unknown = [a for a in actions if a not in ACTIONS] if isinstance(actions, list) else [actions]
     if unknown or (repositories and not actions):
         shown = f"; {json.dumps(unknown[0])} is not one" if unknown else ""
-        problems.add(key, entry, f"actions: a non-empty list of {', '.join(ACTIONS)}{shown} (only a catalog-only rule may omit it)")
+        problems.add(key, entry, f"actions: a non-empty list of {', '.join(ACTIONS)}{shown} "
+                                 "(only a catalog-only rule may omit it)")
         actions = []
     return RepositoryGrant(tuple(repositories), tuple(dict.fromkeys(actions)), catalog is True)
 
@@ -224,7 +261,8 @@ def _teams(problems: _Problems, value: list, group: str, users: tuple[str, ...])
     for entry in _entries(problems, "teams", value, {"name": True, "members": True}):
         name, members = entry["name"], entry["members"]
         if not isinstance(name, str) or not DNS_LABEL.match(name) or name == group or name in teams:
-            problems.add("teams", entry, f"a unique team name of lower-case letters, digits and - other than the group {group}")
+            problems.add("teams", entry,
+                         f"a unique team name of lower-case letters, digits and - other than the group {group}")
             continue
         if not isinstance(members, list) or not all(m in users for m in members):
             problems.add("teams", entry, f"members: usernames listed in users ({', '.join(users)})")
@@ -238,14 +276,16 @@ def _repository_access(problems: _Problems, value: list, groups: tuple[str, ...]
     for entry in _entries(problems, "repositoryAccess", value,
                           {"group": True, "repositories": False, "actions": False, "catalog": False}):
         if entry["group"] not in groups:
-            problems.add("repositoryAccess", entry, f"group: a declared group ({', '.join(groups)}); {json.dumps(entry['group'])} is not one")
+            problems.add("repositoryAccess", entry,
+                         f"group: a declared group ({', '.join(groups)}); {json.dumps(entry['group'])} is not one")
         rules.append(GroupRule(str(entry["group"]), _grant(problems, "repositoryAccess", entry)))
     return tuple(rules)
 
 
 def _robots(problems: _Problems, value: list, taken: tuple[str, ...]) -> tuple[Robot, ...]:
     robots: dict[str, Robot] = {}
-    for entry in _entries(problems, "robots", value, {"name": True, "repositories": False, "actions": False, "catalog": False}):
+    for entry in _entries(problems, "robots", value,
+                          {"name": True, "repositories": False, "actions": False, "catalog": False}):
         name = entry["name"]
         if not isinstance(name, str) or not USERNAME.match(name):
             problems.add("robots", entry, "name: a lower-case account name (letters, digits, . _ @ -)")
@@ -264,10 +304,12 @@ def _ca_certificate(problems: _Problems, pem: str, admin_url: str) -> str:
     try:
         x509.load_pem_x509_certificates(pem.encode())
     except ValueError:
-        problems.add("keycloakAdminCaCertificate", pem[:40] + "...", "one or more PEM certificates (-----BEGIN CERTIFICATE-----)")
+        problems.add("keycloakAdminCaCertificate", pem[:40] + "...",
+                     "one or more PEM certificates (-----BEGIN CERTIFICATE-----)")
         return pem
     if urlsplit(admin_url).scheme != "https":
-        problems.add("keycloakAdminCaCertificate", pem[:40] + "...", f"empty while the admin URL ({admin_url}) is not https")
+        problems.add("keycloakAdminCaCertificate", pem[:40] + "...",
+                     f"empty while the admin URL ({admin_url}) is not https")
     return pem
 
 
@@ -295,7 +337,8 @@ def parse_settings(raw: Mapping[str, str], secret_keys: frozenset[str] = frozens
     for name in sorted(raw):
         key = KEYS_BY_NAME.get(name)
         if key and key.secret and raw[name] and name not in secret_keys:
-            problems.items.append(f"{PROJECT}:{name} is set in plain text: expected a secret (pulumi config set --secret {name} ...)")
+            problems.items.append(f"{PROJECT}:{name} is set in plain text: expected a secret "
+                                  f"(pulumi config set --secret {name} ...)")
     values = {key.name: _convert(key, raw.get(key.name), problems) for key in CONFIG_KEYS}
 
     namespace = values["namespace"]
@@ -308,10 +351,14 @@ def parse_settings(raw: Mapping[str, str], secret_keys: frozenset[str] = frozens
     db_version = values["databaseVersion"] or DATABASE_VERSIONS.get(engine, "")
     if engine in SUPPORTED_DATABASE_LINES:
         lines = SUPPORTED_DATABASE_LINES[engine]
-        _version(problems, "databaseVersion", db_version, lines, f"an exact {engine} version of a line Keycloak supports ({', '.join(lines)}), e.g. {DATABASE_VERSIONS[engine]}")
+        _version(problems, "databaseVersion", db_version, lines,
+                 f"an exact {engine} version of a line Keycloak supports ({', '.join(lines)}), "
+                 f"e.g. {DATABASE_VERSIONS[engine]}")
 
-    _version(problems, "keycloakVersion", values["keycloakVersion"], ("26",), f"a Keycloak 26.x.y version, e.g. {KEYCLOAK_VERSION}")
-    _version(problems, "registryVersion", values["registryVersion"], ("2.8", "3"), f"a registry version of the 3.x line (e.g. {REGISTRY_VERSION}) or 2.8.x (e.g. {REGISTRY_LEGACY_VERSION})")
+    _version(problems, "keycloakVersion", values["keycloakVersion"], ("26",),
+             f"a Keycloak 26.x.y version, e.g. {KEYCLOAK_VERSION}")
+    _version(problems, "registryVersion", values["registryVersion"], ("2.8", "3"),
+             f"a registry version of the 3.x line (e.g. {REGISTRY_VERSION}) or 2.8.x (e.g. {REGISTRY_LEGACY_VERSION})")
 
     realm = values["realm"]
     if not REALM.match(realm) or realm == "master":
@@ -327,7 +374,8 @@ def parse_settings(raw: Mapping[str, str], secret_keys: frozenset[str] = frozens
         problems.add("keycloakAdminUsername", admin_username, "a lower-case username")
     admin_password = values["keycloakAdminPassword"]
     if admin_password and len(admin_password) < MIN_PASSWORD_LENGTH:
-        problems.add("keycloakAdminPassword", admin_password, f"at least {MIN_PASSWORD_LENGTH} characters, or empty to generate one")
+        problems.add("keycloakAdminPassword", admin_password,
+                     f"at least {MIN_PASSWORD_LENGTH} characters, or empty to generate one")
     users = _users(problems, values["users"])
     if admin_username in users:
         problems.add("users", values["users"], f"realm users other than the master-realm admin {admin_username}")
@@ -343,20 +391,24 @@ def parse_settings(raw: Mapping[str, str], secret_keys: frozenset[str] = frozens
     storage = _choice(problems, "registryStorage", values["registryStorage"], ("filesystem", "s3"))
     replicas = _positive(problems, "registryReplicas", values["registryReplicas"])
     if storage == "filesystem" and replicas > 1:
-        problems.add("registryReplicas", replicas, "1 with registryStorage filesystem (a ReadWriteOnce volume); use s3 for more replicas")
+        problems.add("registryReplicas", replicas,
+                     "1 with registryStorage filesystem (a ReadWriteOnce volume); use s3 for more replicas")
     s3 = None
     if storage == "s3":
         if not values["s3Bucket"]:
             problems.add("s3Bucket", "", "a bucket name when registryStorage is s3")
         if bool(values["s3AccessKey"]) != bool(values["s3SecretKey"]):
-            problems.add("s3SecretKey" if values["s3AccessKey"] else "s3AccessKey", "", "s3AccessKey and s3SecretKey set together, or neither")
-        s3 = S3Storage(values["s3Bucket"], values["s3Region"], _url(problems, "s3Endpoint", values["s3Endpoint"], required=False),
+            problems.add("s3SecretKey" if values["s3AccessKey"] else "s3AccessKey", "",
+                         "s3AccessKey and s3SecretKey set together, or neither")
+        s3 = S3Storage(values["s3Bucket"], values["s3Region"],
+                       _url(problems, "s3Endpoint", values["s3Endpoint"], required=False),
                        values["s3AccessKey"], values["s3SecretKey"])
     if not BODY_SIZE.match(values["ingressMaxBodySize"]):
         problems.add("ingressMaxBodySize", values["ingressMaxBodySize"], "an nginx size such as 0, 512m or 2g")
 
     keycloak_exposure = _exposure(problems, "keycloak", values)
-    admin_url = _url(problems, "keycloakAdminUrl", values["keycloakAdminUrl"], required=False) or keycloak_exposure.public_url
+    admin_url = (_url(problems, "keycloakAdminUrl", values["keycloakAdminUrl"], required=False)
+                 or keycloak_exposure.public_url)
     registry_exposure = _exposure(problems, "registry", values)
     if keycloak_exposure.service_type == "NodePort" and registry_exposure.service_type == "NodePort" \
             and keycloak_exposure.node_port == registry_exposure.node_port:
@@ -365,11 +417,13 @@ def parse_settings(raw: Mapping[str, str], secret_keys: frozenset[str] = frozens
     settings = Settings(
         namespace=namespace,
         render_dir=values["kubernetesRenderDir"],
-        database=DatabaseSettings(engine, db_version, _quantity(problems, "databaseStorageSize", values["databaseStorageSize"]),
+        database=DatabaseSettings(engine, db_version,
+                                  _quantity(problems, "databaseStorageSize", values["databaseStorageSize"]),
                                   values["databaseStorageClass"], db_resources),
         keycloak=KeycloakSettings(values["keycloakVersion"], keycloak_exposure, admin_url,
                                   admin_username, admin_password, kc_resources,
-                                  _ca_certificate(problems, values["keycloakAdminCaCertificate"], admin_url)),
+                                  _ca_certificate(problems, values["keycloakAdminCaCertificate"], admin_url),
+                                  _log_level(problems, values["keycloakLogLevel"])),
         realm=RealmSettings(realm, client_id, group, values["restrictToGroup"], users,
                             _user_passwords(problems, values["userPasswords"], users),
                             _within(problems, "tokenLifespanSeconds", values["tokenLifespanSeconds"], TOKEN_LIFESPAN,

@@ -10,7 +10,8 @@ from .model import Settings
 from .parse import parse_settings
 
 
-def load_settings(get_config: Callable[[str], Optional[str]], is_secret: Callable[[str], bool], present_keys: list[str]) -> Settings:
+def load_settings(get_config: Callable[[str], Optional[str]], is_secret: Callable[[str], bool],
+                  present_keys: list[str]) -> Settings:
     """Read this project's keys through the given accessors (pulumi.runtime.config in the program)."""
     prefix = f"{PROJECT}:"
     raw = {}
@@ -37,7 +38,8 @@ def stack_file_values(stack_config: Mapping[str, Any]) -> tuple[dict[str, str], 
             raw[key] = value["secure"]
             secrets.add(key)
         else:
-            raw[key] = json.dumps(value) if isinstance(value, (list, dict)) else str(value).lower() if isinstance(value, bool) else str(value)
+            raw[key] = (json.dumps(value) if isinstance(value, (list, dict))
+                        else str(value).lower() if isinstance(value, bool) else str(value))
     return raw, frozenset(secrets)
 
 

@@ -92,7 +92,8 @@ def run(cmd: Sequence[str], *, capture: bool = False, env: Optional[Mapping[str,
         raise
     if process.returncode != 0:
         detail = (stderr or "")[-2000:] if capture else ""
-        raise BuildError(f"`{' '.join(cmd)[:300]}` failed with exit {process.returncode}{': ' + detail if detail else ''}")
+        raise BuildError(f"`{' '.join(cmd)[:300]}` failed with exit {process.returncode}"
+                         f"{': ' + detail if detail else ''}")
     return stdout if capture else ""
 
 
@@ -142,7 +143,8 @@ def apt_index_state() -> str:
     lists = Path("/var/lib/apt/lists")
     files = sorted(p for p in lists.glob("deb.debian.org_*InRelease"))
     if not files:
-        raise BuildError("the Debian package index (no /var/lib/apt/lists/deb.debian.org_*InRelease: run apt-get update)")
+        raise BuildError("the Debian package index (no /var/lib/apt/lists/deb.debian.org_*InRelease: "
+                         "run apt-get update)")
     sha = hashlib.sha256()
     for path in files:
         sha.update(path.name.encode() + file_sha256(path).encode())
@@ -162,7 +164,8 @@ def apt_candidates(packages: Iterable[str]) -> dict[str, str]:
                 found[current] = version
     missing = [p for p in packages if p not in found]
     if missing:
-        raise BuildError(f"Debian package{'s' if len(missing) > 1 else ''} {', '.join(missing)} (apt-cache has no candidate)")
+        raise BuildError(f"Debian package{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                         "(apt-cache has no candidate)")
     return found
 
 
@@ -188,7 +191,7 @@ def debian_rootfs(target: Path, packages: Sequence[str], essential_hooks: Sequen
     """`mmdebstrap --variant=minbase` + packages into target (root mode), with a .deb cache under the image cache,
     then the files that differ between two runs removed (logs, caches, backup copies of dpkg/debconf state)."""
     if not shutil.which("mmdebstrap"):
-        raise BuildError("mmdebstrap (Debian package mmdebstrap; scripts/install-test-deps installs it)")
+        raise BuildError("mmdebstrap (Debian package mmdebstrap; scripts/lib/install-test-deps installs it)")
     debs = IMAGE_DIR / "debs"
     debs.mkdir(parents=True, exist_ok=True)
     cmd = ["mmdebstrap", "--mode=root", "--variant=minbase", "--quiet",

@@ -41,17 +41,18 @@ def reference() -> str:
 def dist_zip() -> Path:
     path = build.CACHE / "keycloak" / f"keycloak-quarkus-dist-{version()}.zip"
     if not path.is_file():
-        raise build.BuildError(f"Keycloak {version()} (no {path}: scripts/install-test-deps downloads it from Maven Central)")
+        raise build.BuildError(f"Keycloak {version()} (no {path}: scripts/lib/install-test-deps downloads it "
+                               "from Maven Central)")
     return path
 
 
 def jdk() -> Path:
-    """The JDK scripts/java-home finds (KEYCLOAK_JAVA_HOME, else Temurin or any 21+ under /usr/lib/jvm): its jlink
+    """The JDK scripts/lib/java-home finds (KEYCLOAK_JAVA_HOME, else Temurin or any 21+ under /usr/lib/jvm): its jlink
     makes the image's runtime."""
-    found = subprocess.run([str(build.ROOT / "scripts" / "java-home")], capture_output=True, text=True)
+    found = subprocess.run([str(build.ROOT / "scripts" / "lib" / "java-home")], capture_output=True, text=True)
     path = Path(found.stdout.strip())
     if found.returncode != 0 or not (path / "bin" / "jlink").is_file():
-        raise build.BuildError("a JDK 21+ with jlink for Keycloak's runtime (scripts/java-home; set "
+        raise build.BuildError("a JDK 21+ with jlink for Keycloak's runtime (scripts/lib/java-home; set "
                                "KEYCLOAK_JAVA_HOME)")
     return path
 

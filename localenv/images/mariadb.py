@@ -18,8 +18,8 @@ Differs: Debian bookworm's mariadb-server build (`mmdebstrap --variant=minbase`)
 MariaDB's own repository, so the binaries, paths under /usr and default config are Debian's (socket
 /run/mysqld/mysqld.sock as in the official image); gosu is Debian's 1.14, not 1.16; no VOLUME declaration;
 documentation, man pages and locales are not installed; the entrypoint writes to the server's tmpdir once at
-start (an overlayfs + runc exec quirk seen on this machine, explained in the script). The build fails when the version Debian installs is
-not the local stack's databaseVersion, so the tag always names what is inside.
+start (an overlayfs + runc exec quirk seen on this machine, explained in the script). The build fails when the
+version Debian installs is not the local stack's databaseVersion, so the tag always names what is inside.
 """
 
 from __future__ import annotations
@@ -97,7 +97,8 @@ def rootfs(target: Path, work: Path) -> None:
     os.chmod(data, 0o755)
     os.chmod(run_dir, 0o777)
     _comment_out(target)
-    build.write(target, "etc/mysql/mariadb.conf.d/05-skipcache.cnf", "[mariadb]\nhost-cache-size=0\nskip-name-resolve\n")
+    build.write(target, "etc/mysql/mariadb.conf.d/05-skipcache.cnf",
+                "[mariadb]\nhost-cache-size=0\nskip-name-resolve\n")
     _includedir_order(target)
     (target / "docker-entrypoint-initdb.d").mkdir(exist_ok=True)
     for script in ("docker-entrypoint.sh", "healthcheck.sh"):

@@ -6,7 +6,7 @@ Reproduces the official image (distribution/distribution-library-image, 3.x line
 CA certificates, /entrypoint.sh with the official semantics (a file argument is served, `sh` gives a shell, any
 other argument is a registry subcommand), ENTRYPOINT ["/entrypoint.sh"], CMD ["/etc/distribution/config.yml"],
 EXPOSE 5000, /var/lib/registry, no USER (root unless the pod says otherwise).
-Differs: the binary is the one scripts/install-test-deps builds with `go install` from the Go module proxy (a cgo
+Differs: the binary is the one scripts/lib/install-test-deps builds with `go install` from the Go module proxy (a cgo
 build: the glibc it links is copied in) instead of the release tarball; the base is Debian's static busybox plus
 that glibc instead of Alpine (so /bin/sh and the usual applets exist, apk does not); no VOLUME declaration; the
 config file's log level is the default (info) rather than debug.
@@ -33,7 +33,8 @@ def reference() -> str:
 def binary() -> Path:
     path = build.CACHE / f"registry-v{version()}" / "registry"
     if not path.is_file():
-        raise build.BuildError(f"registry {version()} (no {path}: scripts/install-test-deps builds it with go install)")
+        raise build.BuildError(f"registry {version()} (no {path}: scripts/lib/install-test-deps builds it with "
+                               "go install)")
     return path
 
 

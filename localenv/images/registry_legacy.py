@@ -15,6 +15,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from settings import registry_line
+
 from . import build
 from .registry import FILES, registry_rootfs  # noqa: F401  (FILES: the files both registry images ship)
 
@@ -24,7 +26,7 @@ USES = ("registry",)  # its registry_rootfs() is part of this image's key
 
 
 def debian_version() -> str:
-    """The installed docker-registry package (scripts/install-test-deps installs it)."""
+    """The installed docker-registry package (scripts/lib/install-test-deps installs it)."""
     out = build.run(["dpkg-query", "-W", "-f", "${Status} ${Version}", PACKAGE], capture=True) \
         if shutil.which("dpkg-query") else ""
     if not out.startswith("install ok installed "):
@@ -34,7 +36,7 @@ def debian_version() -> str:
 
 def version() -> str:
     version = build.upstream_version(debian_version())
-    if not version.startswith("2.8."):
+    if registry_line(version) != "2.8":
         raise build.BuildError(f"registry 2.8 (Debian's {PACKAGE} is {debian_version()})")
     return version
 

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import base64
-import gzip
-import hashlib
-import io
 import json
 import subprocess
-import tarfile
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 from urllib.parse import urlsplit
@@ -20,19 +15,19 @@ import requests
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from clients import skopeo, tokens
+from clients.oci import write_oci_layout
+from components.signing_keys import SECRET_NAME, libtrust_kid
 from lib.keycloak_admin import KeycloakAdmin
 from settings import ACCESS_ALLOW_ALL
-from components.signing_keys import SECRET_NAME, libtrust_kid
 
 SCOPE = "repository:test/hello:pull,push"
 
 
 def request_token(env_json: dict, username: str, password: str, service: Optional[str] = None,
                   scope: Union[str, list[str]] = SCOPE) -> requests.Response:
-    """Ask Keycloak's docker-v2 endpoint for a token the way docker and skopeo do (HTTP Basic); a list of
-    scopes is sent as repeated ``scope`` parameters, as skopeo does for a cross-repository mount."""
-    return requests.get(env_json["token_realm"], params={"service": service or env_json["service"], "scope": scope},
-                        auth=(username, password), timeout=30)
+    """Ask Keycloak's docker-v2 endpoint for a token the way docker and skopeo do (clients.tokens)."""
+    return tokens.request_token(env_json["token_realm"], service or env_json["service"], username, password, scope)
 
 
 def token_for(env_json: dict, username: str, password: str, scope: Union[str, list[str]] = SCOPE,
@@ -115,26 +110,13 @@ def client_props(admin: KeycloakAdmin, realm: str, client_id: str, description: 
 
 
 # --------------------------------------------------------------------------------------- skopeo
-@dataclass
-class Skopeo:
-    """The real Docker-protocol client, with its own auth file."""
-
-    authfile: Path
+class Skopeo(skopeo.Skopeo):
+    """The shared skopeo client, plus the tests' checked run and a login-then-copy push and pull."""
 
     def run(self, *args: str) -> subprocess.CompletedProcess:
-        result = subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=180)
+        result = subprocess.run([self.binary, *args], capture_output=True, text=True, timeout=180)
         assert result.returncode == 0, f"skopeo {' '.join(args)} failed: {result.stderr}"
         return result
-
-    def login(self, host: str, username: str, password: str) -> subprocess.CompletedProcess:
-        """`skopeo login`, result unchecked: tests assert success or refusal themselves."""
-        return subprocess.run(["skopeo", "login", "--authfile", str(self.authfile), "--tls-verify=false", "-u", username,
-                               "--password-stdin", host], input=password, capture_output=True, text=True, timeout=120)
-
-    def copy(self, source: str, destination: str, *global_flags: str) -> subprocess.CompletedProcess:
-        """`skopeo copy` over plain HTTP with this auth file, result unchecked (``--debug`` goes in global_flags)."""
-        return subprocess.run(["skopeo", *global_flags, "copy", "--authfile", str(self.authfile), "--src-tls-verify=false",
-                               "--dest-tls-verify=false", source, destination], capture_output=True, text=True, timeout=180)
 
     def push(self, registry: dict, credentials: tuple[str, str], image_dir: Path | str,
              repository: str) -> subprocess.CompletedProcess:
@@ -154,29 +136,5 @@ def registry_host(registry: dict) -> str:
 
 
 def write_oci_image(directory: Path, tag: str, content: bytes) -> str:
-    """A one-layer OCI image layout, written by hand; returns its manifest digest."""
-    blobs = directory / "blobs" / "sha256"
-    blobs.mkdir(parents=True, exist_ok=True)
-
-    def blob(data: bytes) -> dict:
-        digest = hashlib.sha256(data).hexdigest()
-        (blobs / digest).write_bytes(data)
-        return {"digest": f"sha256:{digest}", "size": len(data)}
-
-    layer_tar = io.BytesIO()
-    with tarfile.open(fileobj=layer_tar, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        info = tarfile.TarInfo("hello.txt")
-        info.size, info.mode, info.mtime = len(content), 0o644, 0
-        tar.addfile(info, io.BytesIO(content))
-    raw_layer = layer_tar.getvalue()
-    layer = {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **blob(gzip.compress(raw_layer, mtime=0))}
-    config = {"mediaType": "application/vnd.oci.image.config.v1+json", **blob(json.dumps({
-        "architecture": "amd64", "os": "linux", "config": {},
-        "rootfs": {"type": "layers", "diff_ids": [f"sha256:{hashlib.sha256(raw_layer).hexdigest()}"]}}).encode())}
-    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": config, "layers": [layer]}
-    manifest_ref = {"mediaType": manifest["mediaType"], **blob(json.dumps(manifest).encode()),
-                    "annotations": {"org.opencontainers.image.ref.name": tag}}
-    (directory / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [manifest_ref]}))
-    (directory / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
-    return manifest_ref["digest"]
+    """A one-layer OCI image layout (clients.oci); returns its manifest digest."""
+    return write_oci_layout(directory, tag, [("hello.txt", content)])["manifest"]

@@ -112,7 +112,8 @@ def test_the_dev_stack_comes_up_with_scripts_up_and_serves_login_push_and_pull_o
 
     switch_to_this_layout(project, CODE)
     preview = pulumi(local_env, project, env, "preview", "--expect-no-changes", "--non-interactive", "--diff")
-    assert preview.returncode == 0, f"preview after the layout switch:\n{preview.stdout[-4000:]}{preview.stderr[-2000:]}"
+    assert preview.returncode == 0, ("preview after the layout switch:\n"
+                                     f"{preview.stdout[-4000:]}{preview.stderr[-2000:]}")
     figures["scripts_up_this_layout_s"] = scripts_up(project, env)
     switch_to_this_layout(project, (JAR,))
     figures["scripts_up_this_jar_s"] = scripts_up(project, env)
@@ -141,7 +142,8 @@ def test_the_dev_stack_comes_up_with_scripts_up_and_serves_login_push_and_pull_o
     assert refused.returncode != 0
 
     # Destroy, the documented way (the claims are protected): unprotect with `up`, then destroy.
-    assert pulumi(local_env, project, env, "config", "set", "keycloak-registry:allowVolumeReplacement", "true").returncode == 0
+    assert pulumi(local_env, project, env, "config", "set", "keycloak-registry:allowVolumeReplacement",
+                  "true").returncode == 0
     unprotected = pulumi(local_env, project, env, "up", "--yes", "--skip-preview", "--non-interactive")
     assert unprotected.returncode == 0, unprotected.stdout[-3000:] + unprotected.stderr[-2000:]
     destroyed = pulumi(local_env, project, env, "destroy", "--yes", "--skip-preview", "--non-interactive")

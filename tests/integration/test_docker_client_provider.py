@@ -7,10 +7,10 @@ import dill
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
-from providers.docker_client import PROTOCOL, DockerV2ClientProvider, access_mapper
 from lib.keycloak_admin import KeycloakAdmin, KeycloakApiError
-from providers.keycloak_resources import KeycloakRealmProvider
 from lib.keycloak_extension import MAPPER_ID, MAPPER_MODE
+from providers.docker_client import PROTOCOL, DockerV2ClientProvider, access_mapper
+from providers.keycloak_resources import KeycloakRealmProvider
 from settings import ACCESS_ALLOW_ALL, ACCESS_CLIENT_ROLES
 from tests.integration.clients import client_props, granted, token_for
 
@@ -67,7 +67,8 @@ def test_every_scope_parameter_is_granted_in_allow_all_mode(props, admin, env_js
     assert provider.diff(created.id, read.outs, roles_mode).changes is True
     provider.update(created.id, read.outs, roles_mode)
     assert mappers_of(admin, env_json["realm"], created.id) == [(MAPPER_ID, ACCESS_CLIENT_ROLES)]
-    assert granted(token_for(env_json, user["username"], user["password"], scope=scopes, service=props["client_id"])) == {}
+    assert granted(token_for(env_json, user["username"], user["password"], scope=scopes,
+                             service=props["client_id"])) == {}
 
 
 def test_keycloaks_allow_all_mapper_is_replaced_and_a_lost_mapper_restored(props, admin, env_json, user):
@@ -79,12 +80,14 @@ def test_keycloaks_allow_all_mapper_is_replaced_and_a_lost_mapper_restored(props
     assert mappers_of(admin, realm, existing) == [(BUILT_IN_ALLOW_ALL, "")]
     scopes = ["repository:any/target:pull,push", "repository:any/source:pull"]
     # Why the extension: Keycloak's own endpoint and mapper keep only the first scope parameter.
-    assert granted(token_for(env_json, user["username"], user["password"], scope=scopes, service=props["client_id"])) == \
+    assert granted(token_for(env_json, user["username"], user["password"], scope=scopes,
+                             service=props["client_id"])) == \
         {"repository:any/target": ["pull", "push"]}
     provider = DockerV2ClientProvider()
     created = provider.create(props)  # adopts the hand-made client
     assert mappers_of(admin, realm, created.id) == [(MAPPER_ID, ACCESS_ALLOW_ALL)]
-    assert granted(token_for(env_json, user["username"], user["password"], scope=scopes, service=props["client_id"])) == \
+    assert granted(token_for(env_json, user["username"], user["password"], scope=scopes,
+                             service=props["client_id"])) == \
         {"repository:any/target": ["pull", "push"], "repository:any/source": ["pull"]}
 
     mapper_id = admin.call("GET", f"/{realm}/clients/{created.id}/protocol-mappers/models").json()[0]["id"]
@@ -145,7 +148,8 @@ def test_keycloak_adds_no_allow_all_to_a_client_created_with_our_mapper(props, a
     realm = env_json["realm"]
     response = admin.call("POST", f"/{realm}/clients", expect=(201,), json={
         "clientId": props["client_id"], "protocol": PROTOCOL, "protocolMappers": [access_mapper(ACCESS_CLIENT_ROLES)]})
-    assert mappers_of(admin, realm, response.headers["Location"].rsplit("/", 1)[-1]) == [(MAPPER_ID, ACCESS_CLIENT_ROLES)]
+    assert mappers_of(admin, realm, response.headers["Location"].rsplit("/", 1)[-1]) == \
+        [(MAPPER_ID, ACCESS_CLIENT_ROLES)]
 
 
 @contextlib.contextmanager

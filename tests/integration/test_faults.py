@@ -1,6 +1,6 @@
 """Faults and abuse on the real servers: Keycloak down, a database restart under login load, a registry restart,
-malformed token and registry requests, 32 concurrent clients. Faults are injected the way a cluster would see them (a Deployment scaled to zero, a pod deleted);
-the kubelet then stops or restarts the real processes."""
+malformed token and registry requests, 32 concurrent clients. Faults are injected the way a cluster would see them
+(a Deployment scaled to zero, a pod deleted); the kubelet then stops or restarts the real processes."""
 
 from __future__ import annotations
 
@@ -13,10 +13,18 @@ from collections import Counter
 import pytest
 import requests
 
+from bench.runner import measure_memory
 from lib.keycloak_admin import KeycloakApiError
-from localenv.bench import measure_memory
-from tests.integration.clients import (SCOPE, forged_claims, jwt_parts, registry_get, registry_host, request_token,
-                                       token_for, write_oci_image)
+from tests.integration.clients import (
+    SCOPE,
+    forged_claims,
+    jwt_parts,
+    registry_get,
+    registry_host,
+    request_token,
+    token_for,
+    write_oci_image,
+)
 from tests.integration.load import OK, Load, login, login_and_pull, report
 
 pytestmark = pytest.mark.changes_stack
@@ -121,9 +129,11 @@ def malformed_token_requests(env: dict, user: dict) -> dict[str, dict]:
         "malformed scope": {"params": {**good, "scope": "repository::::"}, "auth": auth},
         "huge scope": {"params": {**good, "scope": "repository:" + "a" * 20000 + ":pull"}, "auth": auth},
         "10 KB username": {"params": good, "auth": ("u" * 10240, "password")},
-        "non-UTF-8 credentials": {"params": good, "headers": {"Authorization": "Basic " + base64.b64encode(b"\xff\xfe:\xfa").decode()}},
+        "non-UTF-8 credentials": {"params": good,
+                                  "headers": {"Authorization": "Basic " + base64.b64encode(b"\xff\xfe:\xfa").decode()}},
         "Basic header not base64": {"params": good, "headers": {"Authorization": "Basic %%%not-base64%%%"}},
-        "Basic header without colon": {"params": good, "headers": {"Authorization": "Basic " + base64.b64encode(b"nocolon").decode()}},
+        "Basic header without colon": {"params": good,
+                                       "headers": {"Authorization": "Basic " + base64.b64encode(b"nocolon").decode()}},
         "Bearer instead of Basic": {"params": good, "headers": {"Authorization": "Bearer abc.def.ghi"}},
         "empty username": {"params": good, "auth": ("", user["password"])},
         "SQL in username": {"params": good, "auth": ("' OR '1'='1", "' OR '1'='1")},
@@ -145,7 +155,8 @@ def malformed_registry_tokens(env: dict) -> dict[str, str]:
     unsigned = f"{b64(json.dumps({'alg': 'none', 'typ': 'JWT'}).encode())}.{b64(json.dumps(claims).encode())}."
     return {
         "alg none": unsigned,
-        "HS256 with a guessable key": f"{b64(json.dumps({**header, 'alg': 'HS256'}).encode())}.{b64(json.dumps(claims).encode())}.{b64(b'x' * 32)}",
+        "HS256 with a guessable key": f"{b64(json.dumps({**header, 'alg': 'HS256'}).encode())}."
+                                      f"{b64(json.dumps(claims).encode())}.{b64(b'x' * 32)}",
         "not a JWT": "not-a-jwt",
         "two parts": "abc.def",
         "garbage base64": "%%%.%%%.%%%",
@@ -162,7 +173,9 @@ def test_malformed_registry_tokens_are_refused_without_a_server_error(line, env_
     cases = malformed_registry_tokens(env_json)
     real = token_for(env_json, user["username"], user["password"])
     cases["truncated signature"] = real[:-10]
-    cases["payload of another user"] = ".".join([real.split(".")[0], b64(json.dumps({**jwt_parts(real)[1], "sub": "someone-else"}).encode()), real.split(".")[2]])
+    cases["payload of another user"] = ".".join([
+        real.split(".")[0], b64(json.dumps({**jwt_parts(real)[1], "sub": "someone-else"}).encode()),
+        real.split(".")[2]])
     statuses = {}
     for case, token in cases.items():
         response = requests.get(registry["url"] + "/v2/", headers={"Authorization": f"Bearer {token}"}, timeout=30)
@@ -177,7 +190,8 @@ def realm_inventory(admin, realm: str) -> dict[str, list[str]]:
     """What the database holds for the realm, by name: a restart must lose none of it."""
     def names(path: str, key: str) -> list[str]:
         return sorted(item[key] for item in admin.call("GET", f"/{realm}/{path}", params={"max": 1000}).json())
-    return {"users": names("users", "username"), "groups": names("groups", "name"), "clients": names("clients", "clientId")}
+    return {"users": names("users", "username"), "groups": names("groups", "name"),
+            "clients": names("clients", "clientId")}
 
 
 def realm_inventory_or_none(admin, realm: str):

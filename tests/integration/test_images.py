@@ -104,7 +104,8 @@ def containerd(local_env):
     registry 3.x binary, the Debian packages)."""
     for tool, package in (("containerd", "containerd"), ("ctr", "containerd"), ("runc", "runc")):
         if not shutil.which(tool):
-            pytest.fail(f"could not obtain {tool} (Debian package {package}; scripts/install-test-deps installs it)")
+            pytest.fail(f"could not obtain {tool} (Debian package {package}; "
+                        "scripts/lib/install-test-deps installs it)")
     # containerd 1.6 puts its shims' sockets under /run/containerd/s whatever its state dir: remove what we add there.
     shared = [Path("/run/containerd/s"), Path("/run/containerd/fifo"), Path("/run/containerd/runc/k8s.io"),
               Path("/run/containerd/runc"), Path("/run/containerd")]

@@ -35,7 +35,8 @@ def test_tokens_from_before_and_after_a_rotation_both_work(local_env, stack, kub
     admin.call("POST", f"/{realm}/components", json={
         "name": "rotated-rsa", "providerId": "rsa-generated", "providerType": "org.keycloak.keys.KeyProvider",
         "parentId": admin.call("GET", f"/{realm}").json()["id"],
-        "config": {"priority": ["500"], "keySize": ["2048"], "active": ["true"], "enabled": ["true"], "algorithm": ["RS256"]}})
+        "config": {"priority": ["500"], "keySize": ["2048"], "active": ["true"], "enabled": ["true"],
+                   "algorithm": ["RS256"]}})
     for component in old_providers:  # the old key stops signing but stays valid for verification (passive)
         component["config"]["active"] = ["false"]
         admin.call("PUT", f"/{realm}/components/{component['id']}", json=component)
@@ -60,7 +61,8 @@ def test_tokens_from_before_and_after_a_rotation_both_work(local_env, stack, kub
         assert registry_get(registry, after).status_code == 200, registry["line"]
 
 
-def test_a_staged_rotation_under_pull_load_fails_no_pull_for_auth(local_env, stack, admin, env_json, user, skopeo, tmp_path):
+def test_a_staged_rotation_under_pull_load_fails_no_pull_for_auth(local_env, stack, admin, env_json, user, skopeo,
+                                                                   tmp_path):
     """The rotation the README prescribes, while 4 clients keep logging in and pulling from both lines:
     1. add the new key passive (published, not signing) and `pulumi up`: the registries roll and trust it;
     2. make it active and the old keys passive: Keycloak signs with it, the registries already know it.

@@ -6,10 +6,15 @@ import uuid
 import pytest
 import requests
 
-from providers.docker_client import OWNER_ATTRIBUTE, DockerV2ClientProvider
 from lib.keycloak_admin import KeycloakAdmin, KeycloakApiError
-from providers.keycloak_resources import (AdminLoginError, KeycloakAdminCredentialsProvider, KeycloakRealmProvider,
-                                           RealmExistsError, UserPasswordProvider)
+from providers.docker_client import OWNER_ATTRIBUTE, DockerV2ClientProvider
+from providers.keycloak_resources import (
+    AdminLoginError,
+    KeycloakAdminCredentialsProvider,
+    KeycloakRealmProvider,
+    RealmExistsError,
+    UserPasswordProvider,
+)
 from tests.integration.clients import client_props, created_id
 
 
@@ -45,7 +50,8 @@ def scratch_admin(admin):
     user_id = created_id(admin.call("POST", "/master/users", expect=(201,), json={
         "username": username, "enabled": True,
         "credentials": [{"type": "password", "value": password, "temporary": False}]}))
-    admin.call("POST", f"/master/users/{user_id}/role-mappings/realm", json=[admin.call("GET", "/master/roles/admin").json()])
+    admin.call("POST", f"/master/users/{user_id}/role-mappings/realm",
+               json=[admin.call("GET", "/master/roles/admin").json()])
     yield {"id": user_id, "username": username, "password": password}
     admin.call("DELETE", f"/master/users/{user_id}", expect=(204, 404))
 
@@ -57,11 +63,13 @@ def test_realm_updates_leave_the_docker_flow_binding_alone(admin, connection, sc
     created = provider.create(props)
     assert created.id == r
     live = admin.call("GET", f"/{r}").json()
-    assert (live["displayName"], live["accessTokenLifespan"], live["dockerAuthenticationFlow"]) == ("Scratch", 300, "docker auth")
+    assert (live["displayName"], live["accessTokenLifespan"], live["dockerAuthenticationFlow"]) == \
+        ("Scratch", 300, "docker auth")
 
     # bind a restricted flow the way keycloak.authentication.Bindings does
     admin.call("POST", f"/{r}/authentication/flows/docker%20auth/copy", json={"newName": "docker restricted"})
-    admin.call("PUT", f"/{r}", json={**admin.call("GET", f"/{r}").json(), "dockerAuthenticationFlow": "docker restricted"})
+    admin.call("PUT", f"/{r}", json={**admin.call("GET", f"/{r}").json(),
+                                     "dockerAuthenticationFlow": "docker restricted"})
 
     changed = {**props, "display_name": "Renamed", "access_token_lifespan": 600}
     diff = provider.diff(r, created.outs, changed)
@@ -160,7 +168,8 @@ def test_changed_admin_credentials_are_rotated_in_keycloak(admin, scratch_admin)
             "password": scratch_admin["password"], "wait_seconds": 10}
     created = provider.create(olds)
     assert created.id == scratch_admin["id"]
-    assert (created.outs["accepted_username"], created.outs["accepted_password"]) == (olds["username"], olds["password"])
+    assert (created.outs["accepted_username"], created.outs["accepted_password"]) == \
+        (olds["username"], olds["password"])
 
     news = {**olds, "username": scratch_admin["username"] + "-renamed", "password": "rotated-password-2"}
     assert provider.diff(created.id, olds, news).changes is True
@@ -184,11 +193,13 @@ def test_changed_admin_credentials_are_rotated_in_keycloak(admin, scratch_admin)
 
 
 def test_an_admin_login_that_never_works_fails_clearly(admin, scratch_admin):
-    props = {"server_url": admin.base_url, "username": scratch_admin["username"], "password": "wrong", "wait_seconds": 1}
+    props = {"server_url": admin.base_url, "username": scratch_admin["username"], "password": "wrong",
+             "wait_seconds": 1}
     with pytest.raises(AdminLoginError, match="did not accept the admin login .* within 1s.*KC_BOOTSTRAP_ADMIN_"):
         KeycloakAdminCredentialsProvider().create(props)
 
 
 def test_every_provider_says_what_the_server_answered(connection, scratch_realm):
     with pytest.raises(KeycloakApiError, match="answered 404"):
-        UserPasswordProvider().create({**connection, "realm": scratch_realm, "user_id": "no-such-user", "password": "p"})
+        UserPasswordProvider().create({**connection, "realm": scratch_realm, "user_id": "no-such-user",
+                                       "password": "p"})

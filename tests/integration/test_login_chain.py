@@ -6,11 +6,22 @@ import time
 
 import pytest
 
-from providers.docker_client import DockerV2ClientProvider
 from components.signing_keys import JWKS_FILE
-from tests.integration.clients import (client_props, forged_claims, jwt_parts, kid_of, registry_get, registry_host,
-                                       request_token, sign_jwt, signing_secret, token_for, write_oci_image)
-from tests.keys import certificate_pem, new_key, private_key_pem
+from providers.docker_client import DockerV2ClientProvider
+from support.keys import certificate_pem, new_key, private_key_pem
+from tests.integration.clients import (
+    client_props,
+    forged_claims,
+    jwt_parts,
+    kid_of,
+    registry_get,
+    registry_host,
+    request_token,
+    sign_jwt,
+    signing_secret,
+    token_for,
+    write_oci_image,
+)
 
 
 def test_anonymous_access_is_challenged_with_the_token_realm_and_service(registry, env_json):
@@ -86,11 +97,14 @@ def test_tokens_with_one_defect_are_refused(registry, env_json, trusted_key):
     escalated_part = base64.urlsafe_b64encode(json.dumps(escalated).encode()).rstrip(b"=").decode()
     cases = {
         "another service": sign_jwt(header, forged_claims(env_json, aud="another-service"), trusted_key),
-        "another issuer": sign_jwt(header, forged_claims(env_json, iss=env_json["keycloak_url"] + "/realms/other"), trusted_key),
-        "another key with its own kid": sign_jwt({**header, "kid": kid_of(stranger)}, forged_claims(env_json), stranger),
+        "another issuer": sign_jwt(header, forged_claims(env_json, iss=env_json["keycloak_url"] + "/realms/other"),
+                                   trusted_key),
+        "another key with its own kid": sign_jwt({**header, "kid": kid_of(stranger)}, forged_claims(env_json),
+                                                 stranger),
         "another key under the trusted kid": sign_jwt(header, forged_claims(env_json), stranger),
         "tampered payload": f"{header_part}.{escalated_part}.{signature}",
-        "expired": sign_jwt(header, forged_claims(env_json, exp=int(time.time()) - 60, nbf=int(time.time()) - 600), trusted_key),
+        "expired": sign_jwt(header, forged_claims(env_json, exp=int(time.time()) - 60, nbf=int(time.time()) - 600),
+                            trusted_key),
     }
     statuses = {case: registry_get(registry, token).status_code for case, token in cases.items()}
     assert statuses == {case: 401 for case in cases}

@@ -1,4 +1,4 @@
-"""scripts/node-binaries builds the real node's binaries at their pinned versions and caches them.
+"""scripts/lib/node-binaries builds the real node's binaries at their pinned versions and caches them.
 
 The script runs once for this module (a cold build takes many minutes; after that it is a cache hit). Each binary
 must exist in the directory it prints, be statically linked (CGO off: no ELF interpreter), and report the version
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "node-binaries"
+SCRIPT = ROOT / "scripts" / "lib" / "node-binaries"
 COLD_TIMEOUT = 3 * 3600  # a cold build from an empty cache on 2 shared cores
 WARM_LIMIT = 5.0
 
@@ -52,9 +52,10 @@ def _run_script() -> tuple[subprocess.CompletedProcess, float]:
 def bin_dir() -> Path:
     result, elapsed = _run_script()
     if result.returncode != 0:
-        pytest.fail(f"scripts/node-binaries failed ({result.returncode}) after {elapsed:.0f}s:\n{result.stderr[-4000:]}")
+        pytest.fail(f"scripts/lib/node-binaries failed ({result.returncode}) after {elapsed:.0f}s:\n"
+                    f"{result.stderr[-4000:]}")
     lines = result.stdout.strip().splitlines()
-    assert lines, "scripts/node-binaries printed no bin dir"
+    assert lines, "scripts/lib/node-binaries printed no bin dir"
     directory = Path(lines[-1])
     assert (directory / ".complete").is_file(), f"{directory} is not a complete cache entry"
     return directory
@@ -87,7 +88,7 @@ def test_binary_reports_pinned_version(bin_dir: Path, name: str):
 
 def test_second_run_is_a_cache_hit(bin_dir: Path):
     result, elapsed = _run_script()
-    assert result.returncode == 0, f"scripts/node-binaries failed on a warm run: {result.stderr[-4000:]}"
+    assert result.returncode == 0, f"scripts/lib/node-binaries failed on a warm run: {result.stderr[-4000:]}"
     assert result.stdout.strip().splitlines()[-1] == str(bin_dir)
-    assert elapsed < WARM_LIMIT, f"a warm run of scripts/node-binaries took {elapsed:.1f}s (limit {WARM_LIMIT}s)"
+    assert elapsed < WARM_LIMIT, f"a warm run of scripts/lib/node-binaries took {elapsed:.1f}s (limit {WARM_LIMIT}s)"
     assert "built in" not in result.stderr, f"a warm run rebuilt something: {result.stderr}"

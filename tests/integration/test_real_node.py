@@ -17,6 +17,7 @@ import requests
 from components.database import DATA_DIR
 from localenv import pods
 from localenv.node import NodeFiles
+from settings import other_registry_line
 from tests.integration.clients import registry_get, token_for
 from tests.integration.load import report
 from tests.integration.test_faults import serving, wait_until
@@ -75,8 +76,8 @@ def test_only_keycloak_reaches_the_database_and_pods_resolve_service_names(local
 def test_every_container_runs_as_its_declared_non_root_uid(local_env):
     """Checked from the host: /proc/<pid>/status of every process in each container's cgroup."""
     seen = {}
-    for component in ("database", "keycloak", "registry", local_env.registry_workload("2.8" if
-                                                                                     local_env.settings.registry.line == "3" else "3")):
+    for component in ("database", "keycloak", "registry",
+                      local_env.registry_workload(other_registry_line(local_env.settings.registry.line))):
         pod = local_env.pods(component)[0]
         declared = pod["spec"]["securityContext"]["runAsUser"]
         processes = pods.container_pids(pod, pods.container_of(pod))
@@ -101,8 +102,9 @@ def test_limits_are_cgroups_and_keycloak_sizes_its_heap_from_its_limit(local_env
     metrics = requests.get(f"http://{pod['status']['podIP']}:9000/metrics", timeout=10).text
     heap_max = sum(float(m) for m in re.findall(r'^jvm_memory_max_bytes\{area="heap".*?\} (\S+)$', metrics, re.M)
                    if float(m) > 0)
-    report("keycloak-limits", {"limit_mib": declared_mib, "heap_max_mib": round(heap_max / 2 ** 20), "cpu_limit": quota / period,
-                               "current_mib": memory.current_mib, "peak_mib": memory.peak_mib})
+    report("keycloak-limits", {"limit_mib": declared_mib, "heap_max_mib": round(heap_max / 2 ** 20),
+                               "cpu_limit": quota / period, "current_mib": memory.current_mib,
+                               "peak_mib": memory.peak_mib})
     assert 0.5 * declared_mib < heap_max / 2 ** 20 < declared_mib
 
 
@@ -126,7 +128,8 @@ def test_a_container_whose_liveness_probe_fails_is_restarted_and_logins_recover(
     assert after["pod"] == before["pod"] and after["container_id"] != before["container_id"]
     token = token_for(env_json, user["username"], user["password"])
     assert registry_get(registry, token).status_code == 200
-    report("liveness", {"restarted_after_s": round(restarted), "serving_again_after_s": round(time.monotonic() - frozen)})
+    report("liveness", {"restarted_after_s": round(restarted),
+                        "serving_again_after_s": round(time.monotonic() - frozen)})
 
 
 def test_the_database_lives_on_a_volume_the_provisioner_made(local_env, kube, env_json):
@@ -142,7 +145,8 @@ def test_the_database_lives_on_a_volume_the_provisioner_made(local_env, kube, en
     mount = next(m for m in database["spec"]["containers"][0]["volumeMounts"] if m["mountPath"] == DATA_DIR)
     data = host_path / mount.get("subPath", "")
     assert (data / "mysql").is_dir() and (data / env_json_database(kube, namespace)).is_dir()
-    assert data.stat().st_uid == database["spec"]["securityContext"]["runAsUser"] or oct(data.stat().st_mode)[-3:] == "777"
+    assert (data.stat().st_uid == database["spec"]["securityContext"]["runAsUser"]
+            or oct(data.stat().st_mode)[-3:] == "777")
 
 
 def env_json_database(kube, namespace: str) -> str:
@@ -155,7 +159,7 @@ def env_json_database(kube, namespace: str) -> str:
 
 def test_a_killed_container_process_is_restarted_by_the_kubelet_and_serves_again(local_env, env_json, user):
     """SIGKILL from the host to the other registry line's process: the kubelet restarts the container in place."""
-    line = "2.8" if local_env.settings.registry.line == "3" else "3"
+    line = other_registry_line(local_env.settings.registry.line)
     workload = local_env.registry_workload(line)
     registry = next(r for r in env_json["registries"] if r["line"] == line)
     before = local_env.workload(workload)

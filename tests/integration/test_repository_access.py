@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -15,8 +16,16 @@ import pytest
 import yaml
 
 from localenv.stack import COMMITTED_CONFIG
-from tests.integration.clients import (Skopeo, granted, jwt_parts, registry_get, registry_host, request_token,
-                                       token_for, write_oci_image)
+from tests.integration.clients import (
+    Skopeo,
+    granted,
+    jwt_parts,
+    registry_get,
+    registry_host,
+    request_token,
+    token_for,
+    write_oci_image,
+)
 from tests.integration.test_engine_scenarios import PROJECT, apply
 
 PLATFORM_IMAGE = "platform/base"
@@ -33,7 +42,8 @@ def account(env: dict, team: str = "", robot: bool = False) -> tuple[str, str]:
 
 
 def refused(result: subprocess.CompletedProcess) -> bool:
-    return result.returncode != 0 and any(word in result.stderr.lower() for word in ("denied", "unauthorized", "401", "403"))
+    return result.returncode != 0 and any(word in result.stderr.lower()
+                                          for word in ("denied", "unauthorized", "401", "403"))
 
 
 @pytest.fixture
@@ -45,8 +55,8 @@ def image(tmp_path) -> str:
 
 def test_the_token_holds_exactly_what_the_rules_grant_each_scope_on_its_own(env_json):
     """One request with several repeated ``scope`` parameters, as skopeo sends them; each decided alone."""
-    scopes = [f"repository:{TEAM_IMAGE}:pull,push", f"repository:{PLATFORM_IMAGE}:pull,push", "repository:team-b/app:pull",
-              "registry:catalog:*", "repository:test/scratch:pull,push,delete"]
+    scopes = [f"repository:{TEAM_IMAGE}:pull,push", f"repository:{PLATFORM_IMAGE}:pull,push",
+              "repository:team-b/app:pull", "registry:catalog:*", "repository:test/scratch:pull,push,delete"]
     everyone = {"registry:catalog": ["*"], "repository:test/scratch": ["pull", "push", "delete"]}  # the group's rules
     expected = {
         "team-a": {f"repository:{TEAM_IMAGE}": ["pull", "push"], f"repository:{PLATFORM_IMAGE}": ["pull"], **everyone},
@@ -60,7 +70,8 @@ def test_the_token_holds_exactly_what_the_rules_grant_each_scope_on_its_own(env_
         f"repository:{TEAM_IMAGE}": ["pull"], f"repository:{PLATFORM_IMAGE}": ["pull"]}
 
 
-def test_team_member_pushes_and_pulls_its_own_pulls_platform_and_nothing_else(env_json, registry, skopeo, image, tmp_path):
+def test_team_member_pushes_and_pulls_its_own_pulls_platform_and_nothing_else(env_json, registry, skopeo, image,
+                                                                              tmp_path):
     assert skopeo.push(registry, account(env_json, "platform"), image, PLATFORM_IMAGE).returncode == 0
     team_a = account(env_json, "team-a")
     assert skopeo.push(registry, team_a, image, TEAM_IMAGE).returncode == 0
@@ -113,7 +124,8 @@ def assert_second_push_mounts(skopeo: Skopeo, registry: dict, credentials: tuple
     assert result.returncode == 0, result.stderr[-2000:]
     log, layer = result.stderr, layer_of(image)
     quoted_source, quoted_layer = source.replace("/", "%2F"), layer.replace(":", "%3A")
-    assert f"scope=repository%3A{target.replace('/', '%2F')}%3Apull%2Cpush&scope=repository%3A{quoted_source}%3Apull" in log
+    assert (f"scope=repository%3A{target.replace('/', '%2F')}%3Apull%2Cpush"
+            f"&scope=repository%3A{quoted_source}%3Apull") in log
     assert f"Trying to mount /v2/{target}/blobs/uploads/?from={quoted_source}&mount={quoted_layer}" in log
     assert "mount OK" in log
     assert f"digest={quoted_layer}" not in log  # the layer's bytes were never uploaded to the target
@@ -187,3 +199,21 @@ def test_a_changed_rule_applies_to_the_next_token_without_a_keycloak_restart_and
     assert (keycloak_after["pod"], keycloak_after["pids"], keycloak_after["restarts"]) == \
         (keycloak_before["pod"], keycloak_before["pids"], keycloak_before["restarts"])
     assert COMMITTED_CONFIG.read_text().count("ci-pull") == 1  # the committed stack file was never written
+
+
+def test_keycloak_logs_each_scope_decision_naming_user_scope_and_rule_never_the_password(local_env, kube, env_json):
+    """The local stack sets keycloakLogLevel to debug for the extension's category: one line per requested scope."""
+    username, password = account(env_json)  # a member of no team: the group's rules only
+    hidden = f"team-b/audit-{uuid.uuid4().hex[:8]}"
+    token_for(env_json, username, password, scope=[f"repository:{hidden}:pull", "repository:test/scratch:pull"])
+    log_path = f"/api/v1/namespaces/{env_json['namespace']}/pods/{local_env.workload('keycloak')['pod']}/log"
+    refused_line = f"registry scope repository:{hidden}:pull refused to user {username}: no rule covers the repository"
+    logs = ""
+    deadline = time.monotonic() + 30
+    while refused_line not in logs and time.monotonic() < deadline:
+        logs = kube.call("GET", log_path, params={"sinceSeconds": 300}).text
+        time.sleep(1)
+    assert refused_line in logs
+    assert re.search(rf"registry scope repository:test/scratch:pull granted to user {re.escape(username)}: pull by "
+                     r"rules? \S", logs)
+    assert password not in logs

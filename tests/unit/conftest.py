@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.unit.harness import Run, run_program, stack_file_config
+from support.mock_program import Run, run_program, stack_file_config
 
 
 @pytest.fixture(scope="session")

@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives import serialization
 
 from lib.keycloak_admin import KeycloakAdmin, tls_verify
 from localenv.cluster import issue_certificate, new_rsa_key
-from tests.keys import ca_certificate_pem
+from support.keys import ca_certificate_pem
+from support.mock_program import VALID, run_program
 from tests.tls import https_json_server
-from tests.unit.harness import VALID, run_program
 
 DYNAMIC = "pulumi-python:dynamic:Resource"
 

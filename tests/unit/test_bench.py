@@ -9,8 +9,20 @@ import tarfile
 
 import pytest
 
-from localenv.bench import (aligned, evaluate_targets, latency_summary, mebibytes, median, percentile,
-                            pytest_summary, ratio, render_table, token_ratios, without_auth, write_bench_image)
+from bench.runner import (
+    aligned,
+    evaluate_targets,
+    latency_summary,
+    mebibytes,
+    median,
+    percentile,
+    pytest_summary,
+    ratio,
+    render_table,
+    token_ratios,
+    without_auth,
+    write_bench_image,
+)
 
 
 def test_percentiles_interpolate_between_ranks_like_numpy():
@@ -123,7 +135,7 @@ def test_the_table_shows_each_section_and_the_targets():
                for line in lines)
     assert any(line.split() == ["keycloak", "(java)", "499", "480", "1250", "1357", "37%"] for line in lines)
     assert any(line.split() == ["registry-3-no-auth", "30", "29", "-", "-", "-"] for line in lines)
-    assert "targets (issue 9): 3 of 5 met" in lines
+    assert "targets: 3 of 5 met" in lines
     assert any(line.split()[:2] == ["MISSED", "tokens:"] and "ratio 1.107" in line for line in lines)
 
 

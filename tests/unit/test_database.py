@@ -3,7 +3,7 @@ import pytest
 from components.database import database_env, readiness_command
 from lib.kube import SecretRef
 from settings import parse_settings
-from tests.unit.harness import VALID, container, run_program, stack_file_config
+from support.mock_program import VALID, container, run_program, stack_file_config
 
 
 def test_statefulset_uses_its_explicitly_named_headless_service(dev_run):

@@ -8,10 +8,15 @@ import dill
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
-from providers.docker_client import (OWNER_ATTRIBUTE, DockerV2ClientProvider, client_representation, is_owned_by,
-                                      owned_representation)
+from providers.docker_client import (
+    OWNER_ATTRIBUTE,
+    DockerV2ClientProvider,
+    client_representation,
+    is_owned_by,
+    owned_representation,
+)
 from providers.keycloak_resources import KeycloakAdminCredentialsProvider, KeycloakRealmProvider, UserPasswordProvider
-from tests.unit.harness import ROOT
+from support.mock_program import ROOT
 
 PROPS = {"server_url": "http://127.0.0.1:8080", "admin_username": "admin", "admin_password": "pw", "realm": "registry",
          "client_id": "registry", "name": "registry", "description": "d", "enabled": True, "access_mode": "allow-all"}
@@ -23,7 +28,8 @@ def test_representation_is_a_docker_v2_client():
 
 
 def test_the_owner_marker_joins_the_clients_other_attributes():
-    live = {"id": "uuid", "clientId": "registry", "protocol": "docker-v2", "attributes": {"other": "kept", OWNER_ATTRIBUTE: "a"}}
+    live = {"id": "uuid", "clientId": "registry", "protocol": "docker-v2",
+            "attributes": {"other": "kept", OWNER_ATTRIBUTE: "a"}}
     assert owned_representation(live, PROPS, "b") == {**live, **client_representation(PROPS),
                                                       "attributes": {"other": "kept", OWNER_ATTRIBUTE: "b"}}
     assert owned_representation({}, PROPS, "b")["attributes"] == {OWNER_ATTRIBUTE: "b"}
@@ -71,7 +77,8 @@ def test_provider_survives_the_serialization_pulumi_stores(provider_class):
     # the provider host is a separate process started in the project directory
     script = ("import base64, dill, sys; p = dill.loads(base64.b64decode(sys.stdin.read())); "
               "print(type(p).__name__, p.diff('i', {'server_url': 'a'}, {'server_url': 'b'}).changes)")
-    out = subprocess.run([sys.executable, "-c", script], input=blob, capture_output=True, text=True, cwd=ROOT, check=True)
+    out = subprocess.run([sys.executable, "-c", script], input=blob, capture_output=True, text=True, cwd=ROOT,
+                         check=True)
     assert out.stdout.strip() == f"{provider_class.__name__} True"
 
 

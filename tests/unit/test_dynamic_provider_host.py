@@ -20,8 +20,7 @@ from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from providers.docker_client import DockerV2ClientProvider
 from providers.keycloak_resources import KeycloakRealmProvider, UserPasswordProvider
-from tests.unit.harness import ROOT
-
+from support.mock_program import ROOT
 
 PRESENT = "still-there"  # the one object id the stand-in still has (the control case)
 
@@ -91,7 +90,8 @@ def states(id_: str) -> list:
                      id="docker-v2 client"),
         pytest.param(KeycloakRealmProvider(), {"realm": id_, "display_name": "", "enabled": True,
                                                "access_token_lifespan": 300}, id="realm"),
-        pytest.param(UserPasswordProvider(), {"realm": "registry", "user_id": id_, "password": "p"}, id="user password"),
+        pytest.param(UserPasswordProvider(), {"realm": "registry", "user_id": id_, "password": "p"},
+                     id="user password"),
     ]
 
 

@@ -1,4 +1,4 @@
-"""The Pulumi SDK pins in requirements.txt, the engine scripts/pulumi-engine builds or accepts, the source recipe it
+"""The Pulumi SDK pins in requirements.txt, the engine scripts/lib/pulumi-engine builds or accepts, the source recipe it
 builds from and the installed SDKs stay in step: the engine asks each plugin at the version in its SDK's
 pulumi-plugin.json, and offline nothing else can be fetched. Fast, no network: reads files and runs the script's
 --print-versions / --no-build paths (which never build)."""
@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-ENGINE = ROOT / "scripts" / "pulumi-engine"
+ENGINE = ROOT / "scripts" / "lib" / "pulumi-engine"
+ENGINE_BUILD = ROOT / "scripts" / "lib" / "engine_build.py"
 RECIPE = Path(os.environ.get("UPSTREAM_SOURCES") or ROOT.parent / "shared" / "upstream") / "build-plugins.sh"
 needs_recipe = pytest.mark.skipif(not RECIPE.exists(), reason=f"no source recipe at {RECIPE}")
 
@@ -85,11 +86,11 @@ def test_installed_pulumi_sdk_is_the_pinned_cli_version():
 
 
 def copy_engine(tmp_path: Path, requirements: str) -> Path:
-    (tmp_path / "scripts").mkdir()
-    for f in ("pulumi-engine", "engine_build.py"):
-        shutil.copy2(ROOT / "scripts" / f, tmp_path / "scripts" / f)
+    (tmp_path / "scripts" / "lib").mkdir(parents=True)
+    for f in ("pulumi-engine", "engine_build.py", "prelude.sh"):
+        shutil.copy2(ROOT / "scripts" / "lib" / f, tmp_path / "scripts" / "lib" / f)
     (tmp_path / "requirements.txt").write_text(requirements)
-    return tmp_path / "scripts" / "pulumi-engine"
+    return tmp_path / "scripts" / "lib" / "pulumi-engine"
 
 
 @needs_recipe
@@ -97,7 +98,8 @@ def test_a_pin_the_recipe_cannot_build_fails_naming_piece_and_version(tmp_path):
     pin = requirement_pins()["pulumi-keycloak"]
     major, minor, patch = pin.split(".")
     other = f"{major}.{minor}.{int(patch) + 1}"
-    requirements = (ROOT / "requirements.txt").read_text().replace(f"pulumi-keycloak=={pin}", f"pulumi-keycloak=={other}")
+    requirements = (ROOT / "requirements.txt").read_text().replace(f"pulumi-keycloak=={pin}",
+                                                                   f"pulumi-keycloak=={other}")
     p = run_engine("--print-versions", engine=copy_engine(tmp_path, requirements))
     assert p.returncode != 0 and p.stdout == ""
     assert len(p.stderr.strip().splitlines()) == 1
@@ -141,7 +143,7 @@ def test_an_installed_engine_missing_a_plugin_version_is_not_used(tmp_path, miss
     plugins = installed(pins, skip=missing) + [{"name": missing.removeprefix("pulumi-"), "kind": "resource",
                                                 "version": "0.0.1"}]
     fake_pulumi(tmp_path / "bin", pins["pulumi"], plugins)
-    p = subprocess.run(["python3", str(ROOT / "scripts" / "engine_build.py"), "find-installed"], capture_output=True,
+    p = subprocess.run(["python3", str(ENGINE_BUILD), "find-installed"], capture_output=True,
                        text=True, timeout=60, env=dict(os.environ, PATH=f"{tmp_path / 'bin'}:{os.environ['PATH']}"))
     assert p.returncode == 1 and p.stdout == ""
     assert f"resource plugin {missing.removeprefix('pulumi-')} {pins[missing]} is not installed" in p.stderr
@@ -150,7 +152,7 @@ def test_an_installed_engine_missing_a_plugin_version_is_not_used(tmp_path, miss
 def test_an_installed_cli_of_another_version_is_not_used(tmp_path):
     pins = requirement_pins()
     fake_pulumi(tmp_path / "bin", "3.0.0", installed(pins))
-    p = subprocess.run(["python3", str(ROOT / "scripts" / "engine_build.py"), "find-installed"], capture_output=True,
+    p = subprocess.run(["python3", str(ENGINE_BUILD), "find-installed"], capture_output=True,
                        text=True, timeout=60, env=dict(os.environ, PATH=f"{tmp_path / 'bin'}:{os.environ['PATH']}"))
     assert p.returncode == 1 and f"is v3.0.0, need v{pins['pulumi']}" in p.stderr
 

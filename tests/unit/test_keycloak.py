@@ -4,7 +4,7 @@ from components.database import DatabaseEndpoint
 from components.keycloak import Listen, keycloak_env
 from lib.kube import SecretRef
 from settings import RESOURCE_PROFILES, parse_settings
-from tests.unit.harness import VALID, container, run_program, stack_file_config
+from support.mock_program import VALID, container, run_program, stack_file_config
 
 ENDPOINT = DatabaseEndpoint("mysql", "keycloak-db.registry.svc.cluster.local", 3306, "keycloak")
 
@@ -25,12 +25,19 @@ def test_env_has_one_variable_per_setting():
     assert values["KC_HEALTH_ENABLED"] == "true"
     assert values["KC_BOOTSTRAP_ADMIN_PASSWORD"] == SecretRef("keycloak-bootstrap-admin", "password")
     assert "KC_PROXY_HEADERS" not in values
+    assert "KC_LOG_LEVEL" not in values  # unset key, no variable: upgrading to a version with the key rolls no pod
     assert not any(name.startswith("KEYCLOAK_ADMIN") for name in names)  # gone in Keycloak 26
 
 
 def test_behind_an_ingress_keycloak_trusts_forwarded_headers():
     env = dict(keycloak_env(parse_settings({**VALID, "keycloakIngress": "true"}).keycloak, ENDPOINT))
     assert env["KC_PROXY_HEADERS"] == "xforwarded"
+
+
+def test_a_log_level_goes_to_kc_log_level_as_given():
+    level = "info,dev.keycloakregistry.access:debug"
+    env = dict(keycloak_env(parse_settings({**VALID, "keycloakLogLevel": level}).keycloak, ENDPOINT))
+    assert env["KC_LOG_LEVEL"] == level
 
 
 def test_local_listen_address_is_a_parameter_not_a_copy():

@@ -8,7 +8,7 @@ import zipfile
 
 from lib import keycloak_extension
 from settings import ACCESS_ALLOW_ALL, ACCESS_CLIENT_ROLES, KEYCLOAK_VERSION
-from tests.unit.harness import container
+from support.mock_program import container
 
 SOURCES = keycloak_extension.SOURCE_DIR / "src" / "main" / "java" / "dev" / "keycloakregistry"
 
@@ -20,7 +20,8 @@ def java_constant(name: str, source: str = "access/RepositoryAccessMapper.java")
 def test_the_program_names_the_mapper_and_modes_the_jar_defines():
     assert java_constant("PROVIDER_ID") == keycloak_extension.MAPPER_ID
     assert java_constant("MODE") == keycloak_extension.MAPPER_MODE
-    assert (java_constant("MODE_ALLOW_ALL"), java_constant("MODE_CLIENT_ROLES")) == (ACCESS_ALLOW_ALL, ACCESS_CLIENT_ROLES)
+    assert (java_constant("MODE_ALLOW_ALL"), java_constant("MODE_CLIENT_ROLES")) == \
+        (ACCESS_ALLOW_ALL, ACCESS_CLIENT_ROLES)
 
 
 def test_the_program_names_the_member_gate_and_its_setting_as_the_jar_defines():

@@ -6,12 +6,21 @@ import socket
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from providers import keycloak_resources
 from lib.keycloak_admin import KeycloakAdmin, KeycloakApiError
-from providers.keycloak_resources import (AdminLoginError, AdminLoginsRefused, KeycloakAdminCredentialsProvider,
-                                           KeycloakRealmProvider, UserPasswordProvider, first_accepted,
-                                           login_candidates, missing_steps, realm_attributes, wait_for_login)
 from localenv.cluster import issue_certificate, new_rsa_key
+from providers import keycloak_resources
+from providers.keycloak_resources import (
+    AdminLoginError,
+    AdminLoginsRefused,
+    KeycloakAdminCredentialsProvider,
+    KeycloakRealmProvider,
+    UserPasswordProvider,
+    first_accepted,
+    login_candidates,
+    missing_steps,
+    realm_attributes,
+    wait_for_login,
+)
 from tests.tls import https_json_server
 
 NOWHERE = "http://127.0.0.1:9"  # discard port: nothing answers

@@ -5,8 +5,17 @@ import re
 
 from localenv.cluster import ClusterFiles, server_commands
 from localenv.environment import OTHER_LINE_NAME, line_of, node_port_service, registry_copy
-from localenv.node import (NODE_IP, POD_CIDR, NodeFiles, addon_objects, api_path, cni_config, containerd_config,
-                           kube_proxy_config, kubelet_config)
+from localenv.node import (
+    NODE_IP,
+    POD_CIDR,
+    NodeFiles,
+    addon_objects,
+    api_path,
+    cni_config,
+    containerd_config,
+    kube_proxy_config,
+    kubelet_config,
+)
 from localenv.stack import LocalStack
 
 ADDRESS = re.compile(r"(?:https?://)?(\d+\.\d+\.\d+\.\d+):\d+")
@@ -48,7 +57,8 @@ def test_the_add_ons_run_from_images_built_here_and_never_pull(tmp_path):
     assert all(c["imagePullPolicy"] == "IfNotPresent" for c in containers)
     storage_class = next(o for o in objects if o["kind"] == "StorageClass")
     assert storage_class["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
-    assert str(tmp_path / "volumes") in next(o for o in objects if o["metadata"]["name"] == "local-path-config")["data"]["config.json"]
+    assert str(tmp_path / "volumes") in \
+        next(o for o in objects if o["metadata"]["name"] == "local-path-config")["data"]["config.json"]
     assert {api_path(o) for o in objects} >= {"/apis/apps/v1/namespaces/kube-system/deployments/coredns",
                                               "/apis/storage.k8s.io/v1/storageclasses/local-path"}
 
@@ -62,7 +72,8 @@ def test_the_other_registry_line_is_the_stacks_registry_pod_with_another_image_a
                         {"name": "config", "secret": {"secretName": "registry-config"}}]}}}}
     copy = registry_copy(registry, OTHER_LINE_NAME, "docker.io/library/registry:2.8.2", "http://127.0.0.1:31528")
     template = copy["spec"]["template"]
-    assert copy["spec"]["selector"]["matchLabels"] == template["metadata"]["labels"] != {"app.kubernetes.io/name": "registry"}
+    assert copy["spec"]["selector"]["matchLabels"] == template["metadata"]["labels"] != \
+        {"app.kubernetes.io/name": "registry"}
     assert template["metadata"]["annotations"] == {"checksum/keys": "k1"}  # rolls whenever the stack's registry rolls
     assert template["spec"]["securityContext"] == {"runAsUser": 1000}
     assert template["spec"]["volumes"] == [{"name": "data", "emptyDir": {}},
@@ -72,7 +83,8 @@ def test_the_other_registry_line_is_the_stacks_registry_pod_with_another_image_a
     assert registry["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":3.1.2")  # the source is untouched
     with_config = registry_copy(registry, "bench", "img", "http://x", config_secret="bench-config")
     assert with_config["spec"]["template"]["spec"]["volumes"][1]["secret"]["secretName"] == "bench-config"
-    assert node_port_service("registry", OTHER_LINE_NAME, 31528)["spec"]["selector"] == copy["spec"]["selector"]["matchLabels"]
+    assert node_port_service("registry", OTHER_LINE_NAME, 31528)["spec"]["selector"] == \
+        copy["spec"]["selector"]["matchLabels"]
     assert (line_of("docker.io/library/registry:2.8.2"), line_of("docker.io/library/registry:3.1.2")) == ("2.8", "3")
 
 

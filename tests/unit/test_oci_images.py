@@ -15,9 +15,8 @@ import pytest
 import yaml
 
 import settings
-from localenv.images import oci
 from localenv.images import build as images
-from localenv.images import keycloak, mariadb, pause, registry
+from localenv.images import keycloak, mariadb, oci, pause, registry
 
 REFERENCE = "docker.io/library/example:1.2.3"
 CONFIG = {"Env": ["PATH=/usr/bin:/bin", "LANG=C.UTF-8"], "Entrypoint": ["/bin/entry"], "Cmd": ["serve"],

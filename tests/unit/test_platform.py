@@ -3,7 +3,7 @@
 import pytest
 from pulumi.output import Unknown
 
-from tests.unit.harness import REALM_KEYS_TOKEN, Run, holds_unknown, is_secret, run_program, stack_file_config
+from support.mock_program import REALM_KEYS_TOKEN, Run, holds_unknown, is_secret, run_program, stack_file_config
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
@@ -145,11 +145,13 @@ def test_render_mode_makes_no_keycloak_call(dev_config):
     config, secrets = dev_config
     run = run_program({**config, "kubernetesRenderDir": ".localenv/manifests"}, secrets)
     assert [tok for tok, _, _ in run.invokes if tok.startswith("keycloak:")] == []
-    assert [r.name for r in run.resources if r.type.startswith(("keycloak:", "pulumi:providers:keycloak", DYNAMIC))] == []
+    assert [r.name for r in run.resources
+            if r.type.startswith(("keycloak:", "pulumi:providers:keycloak", DYNAMIC))] == []
     # everything that needs no live Keycloak is rendered
     rendered = {(r.type.split(":")[-1], r.name) for r in run.resources if r.type.startswith("kubernetes:")}
     assert rendered == {
-        ("Namespace", "namespace"), ("Secret", "keycloak-db-credentials"), ("PersistentVolumeClaim", "keycloak-db-data"),
+        ("Namespace", "namespace"), ("Secret", "keycloak-db-credentials"),
+        ("PersistentVolumeClaim", "keycloak-db-data"),
         ("Service", "keycloak-db"), ("StatefulSet", "keycloak-db"), ("NetworkPolicy", "keycloak-db-only-keycloak"),
         ("Secret", "keycloak-bootstrap-admin"), ("ConfigMap", "keycloak-extensions"), ("Deployment", "keycloak"),
         ("Service", "keycloak"),

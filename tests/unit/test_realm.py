@@ -1,11 +1,11 @@
 import json
 
-from providers.keycloak_resources import realm_update
-from lib.keycloak_extension import MEMBER_GATE_ID
+import support.mock_program as harness
 from components.realm import flow_alias
+from lib.keycloak_extension import MEMBER_GATE_ID
+from providers.keycloak_resources import realm_update
 from settings import parse_settings
-from tests.unit import harness
-from tests.unit.harness import VALID, is_secret, run_program, stack_file_config
+from support.mock_program import VALID, is_secret, run_program, stack_file_config
 
 DYNAMIC = "pulumi-python:dynamic:Resource"
 USER = "keycloak:index/user:User"
@@ -96,14 +96,16 @@ def test_password_outputs_show_only_what_keycloak_accepted(monkeypatch):
                                                                   "accepted_password": "applied-pw"}})
     run = run_program(*stack_file_config("dev"))
     assert run.outputs["userPasswords"] == {"developer": "applied-developer", "ci-bot": "applied-ci-bot"}
-    assert (run.outputs["keycloakAdminUsername"], run.outputs["keycloakAdminPassword"]) == ("applied-admin", "applied-pw")
+    assert (run.outputs["keycloakAdminUsername"], run.outputs["keycloakAdminPassword"]) == \
+        ("applied-admin", "applied-pw")
     assert {"userPasswords", "keycloakAdminPassword"} <= run.secret_outputs
 
 
 def test_everything_logs_in_with_the_credentials_keycloak_accepted(dev_run):
     """A changed admin login reaches Keycloak first (KC_BOOTSTRAP_ADMIN_* applies only once; issue 8, item 6)."""
     credentials = dev_run.one(DYNAMIC, "keycloak-admin-credentials")
-    assert (credentials.inputs["server_url"], credentials.inputs["username"]) == ("http://localhost:30080", "registry-admin")
+    assert (credentials.inputs["server_url"], credentials.inputs["username"]) == \
+        ("http://localhost:30080", "registry-admin")
     assert is_secret(credentials.inputs["password"])
     # not inputs: only the provider's create/update sets them, so a preview of a change sees them unknown
     assert not {"accepted_url", "accepted_username", "accepted_password"} & set(credentials.inputs)

@@ -1,10 +1,10 @@
 import yaml
 
-from lib.kube import REGISTRY, labels
 from components.registry import PRE_STOP_SECONDS, registry_config, registry_env, render_config, token_auth
+from lib.kube import REGISTRY, labels
 from settings import parse_settings
-from tests.keys import certificate_b64
-from tests.unit.harness import VALID, container, run_program, stack_file_config
+from support.keys import certificate_b64
+from support.mock_program import VALID, container, run_program, stack_file_config
 
 
 def test_token_auth_derives_from_keycloak_url_realm_and_client():
@@ -76,7 +76,8 @@ def test_a_rotated_key_changes_the_pod_template(dev_config):
         keys = [{"algorithm": "RS256", "status": status, "certificate": cert, "providerPriority": prio}
                 for cert, status, prio in certs]
         run = run_program(config, secrets, realm_keys=keys)
-        return run.one("kubernetes:apps/v1:Deployment", "registry").inputs["spec"]["template"]["metadata"]["annotations"]
+        return (run.one("kubernetes:apps/v1:Deployment", "registry")
+                .inputs["spec"]["template"]["metadata"]["annotations"])
 
     old = certificate_b64("old")
     before = annotations([(old, "ACTIVE", 100)])
@@ -93,7 +94,8 @@ def test_a_rotated_key_updates_the_certificate_secret_in_place(dev_config):
     old, new = certificate_b64("old"), certificate_b64("new")
     for keys in ([(old, "ACTIVE", 100)], [(old, "PASSIVE", 100), (new, "ACTIVE", 200)]):
         run = run_program(config, secrets, realm_keys=[
-            {"algorithm": "RS256", "status": status, "certificate": cert, "providerPriority": prio} for cert, status, prio in keys])
+            {"algorithm": "RS256", "status": status, "certificate": cert, "providerPriority": prio}
+            for cert, status, prio in keys])
         cluster = run.one("pulumi:providers:kubernetes")
         assert cluster.inputs.get("enableSecretMutable") in (True, "true")
         certs = run.one("kubernetes:core/v1:Secret", "registry-signing-certs")

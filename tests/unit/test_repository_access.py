@@ -6,7 +6,7 @@ import re
 import pytest
 
 from settings import ACCESS_ALLOW_ALL, ACCESS_CLIENT_ROLES, RepositoryGrant, SettingsError, parse_settings
-from tests.unit.harness import VALID, is_secret, run_program, stack_file_config
+from support.mock_program import VALID, is_secret, run_program, stack_file_config
 
 DYNAMIC = "pulumi-python:dynamic:Resource"
 ROLE = "keycloak:index/role:Role"
@@ -35,7 +35,8 @@ def test_without_rules_or_robots_members_keep_everything():
 def test_robots_alone_keep_the_group_at_everything():
     realm = parse_settings({**VALID, "robots": ROBOTS}).realm
     assert realm.access_mode == ACCESS_CLIENT_ROLES
-    assert [(r.group, r.grant) for r in realm.group_rules] == [("registry-users", RepositoryGrant(("*",), ("*",), True))]
+    assert [(r.group, r.grant) for r in realm.group_rules] == \
+        [("registry-users", RepositoryGrant(("*",), ("*",), True))]
 
 
 def test_rules_parse_into_grants():
@@ -77,7 +78,8 @@ INVALID = [
     ({"robots": json.dumps([{"repositories": ["a"], "actions": ["pull"]}])}, "(missing: name)"),
     ({"teams": json.dumps([{"name": "team-a", "members": ["zed"]}])}, "members: usernames listed in users"),
     ({"teams": json.dumps([{"name": "registry-users", "members": []}])}, "a unique team name"),
-    ({"robots": json.dumps([{"name": "r", "repositories": [f"team-{i:03}/*" for i in range(40)], "actions": ["pull"]}])},
+    ({"robots": json.dumps([{"name": "r", "repositories": [f"team-{i:03}/*" for i in range(40)],
+                             "actions": ["pull"]}])},
      "repositories of at most 255 characters in all (one Keycloak role attribute); split them into several rules"),
 ]
 
@@ -138,7 +140,8 @@ def test_the_access_summary_output_lets_other_stacks_audit_the_rules():
     summary = rules_run().outputs["repositoryAccess"]
     assert summary["mode"] == ACCESS_CLIENT_ROLES
     assert summary["teams"] == {"team-a": ["alice"], "platform": ["pat"]}
-    assert summary["robots"] == [{"robot": "ci-pull", "repositories": ["team-a/*"], "actions": ["pull"], "catalog": False}]
+    assert summary["robots"] == [{"robot": "ci-pull", "repositories": ["team-a/*"], "actions": ["pull"],
+                                  "catalog": False}]
     assert summary["groups"][0] == {"group": "platform", "repositories": ["platform/*"], "actions": ["pull", "push"],
                                     "catalog": False}
 
@@ -163,6 +166,7 @@ def test_the_local_stack_declares_the_readme_example():
 def test_docs_show_the_rules_syntax_that_parses():
     """The example in docs/configuration.md is valid configuration, so people copy something that works."""
     from pathlib import Path
+
     import yaml
     doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     example = re.search(r"<!-- repository-access-example -->\s*```yaml\n(.*?)```", doc, re.S).group(1)
@@ -176,7 +180,8 @@ def test_rule_and_robot_role_names_cannot_collide_by_construction():
     """A team "robot" and a robot "rule-1" both made "robot-rule-1" (Keycloak answered 409 halfway through `up`);
     ":" occurs in no group, team or robot name (issue 14, item 10)."""
     run = run_program({**VALID, "users": USERS, "teams": json.dumps([{"name": "robot", "members": ["alice"]}]),
-                       "repositoryAccess": json.dumps([{"group": "robot", "repositories": ["a/*"], "actions": ["pull"]}]),
+                       "repositoryAccess": json.dumps([{"group": "robot", "repositories": ["a/*"],
+                                                        "actions": ["pull"]}]),
                        "robots": json.dumps([{"name": "rule-1", "repositories": ["a/*"], "actions": ["pull"]}])})
     names = [r.inputs["name"] for r in run.of_type(ROLE) if r.inputs.get("clientId")]
     assert names == ["default:registry-users", "rule:robot:1", "robot:rule-1"] and len(set(names)) == len(names)

@@ -3,10 +3,18 @@ import json
 import pytest
 import yaml
 
-from settings import (ACCESS_ALLOW_ALL, ACCESS_CLIENT_ROLES, CONFIG_KEYS, EVERYTHING, GroupRule,
-                                 RepositoryGrant, SettingsError, parse_settings)
-from tests.keys import ca_certificate_pem
-from tests.unit.harness import ROOT, VALID, RecordingMonitor, run_program, stack_file_config
+from settings import (
+    ACCESS_ALLOW_ALL,
+    ACCESS_CLIENT_ROLES,
+    CONFIG_KEYS,
+    EVERYTHING,
+    GroupRule,
+    RepositoryGrant,
+    SettingsError,
+    parse_settings,
+)
+from support.keys import ca_certificate_pem
+from support.mock_program import ROOT, VALID, RecordingMonitor, run_program, stack_file_config
 
 TEST_CA_PEM = ca_certificate_pem()
 
@@ -68,18 +76,26 @@ def test_given_secrets_are_used_when_marked_secret():
 
 
 INVALID = [
+    ({"keycloakLogLevel": "verbose"}, "keycloakLogLevel = \"verbose\": expected comma-separated levels"),
+    ({"keycloakLogLevel": "info,org.keycloak"}, "keycloakLogLevel = \"info,org.keycloak\": expected comma-separated"),
+    ({"keycloakLogLevel": "info,,debug"}, "keycloakLogLevel = \"info,,debug\": expected comma-separated"),
     ({"namespace": "Registry_NS"}, "keycloak-registry:namespace = \"Registry_NS\": expected a DNS-1123 label"),
-    ({"keycloakPublicUrl": "auth.example.com"}, "keycloak-registry:keycloakPublicUrl = \"auth.example.com\": expected an http(s) base URL"),
-    ({"keycloakPublicUrl": "https://auth.example.com/auth"}, "keycloakPublicUrl = \"https://auth.example.com/auth\": expected an http(s) base URL without path"),
+    ({"keycloakPublicUrl": "auth.example.com"},
+     "keycloak-registry:keycloakPublicUrl = \"auth.example.com\": expected an http(s) base URL"),
+    ({"keycloakPublicUrl": "https://auth.example.com/auth"},
+     "keycloakPublicUrl = \"https://auth.example.com/auth\": expected an http(s) base URL without path"),
     ({"keycloakPublicUrl": ""}, "keycloakPublicUrl = \"\": expected an http(s) base URL"),
     ({"registryPublicUrl": "ftp://registry"}, "registryPublicUrl = \"ftp://registry\": expected an http(s) base URL"),
     ({"keycloakAdminUrl": "not a url"}, "keycloakAdminUrl = \"not a url\": expected an http(s) base URL"),
-    ({"keycloakAdminCaCertificate": "not a certificate"}, "keycloakAdminCaCertificate = \"not a certificate...\": expected one or more PEM certificates"),
+    ({"keycloakAdminCaCertificate": "not a certificate"},
+     "keycloakAdminCaCertificate = \"not a certificate...\": expected one or more PEM certificates"),
     ({"keycloakAdminUrl": "http://keycloak.internal:8080", "keycloakAdminCaCertificate": TEST_CA_PEM},
      "expected empty while the admin URL (http://keycloak.internal:8080) is not https"),
     ({"databaseEngine": "postgres"}, "databaseEngine = \"postgres\": expected one of mysql, mariadb"),
-    ({"databaseVersion": "5.7.44"}, "databaseVersion = \"5.7.44\": expected an exact mysql version of a line Keycloak supports (8.0, 8.4)"),
-    ({"databaseEngine": "mariadb", "databaseVersion": "10.5.2"}, "databaseVersion = \"10.5.2\": expected an exact mariadb version"),
+    ({"databaseVersion": "5.7.44"},
+     "databaseVersion = \"5.7.44\": expected an exact mysql version of a line Keycloak supports (8.0, 8.4)"),
+    ({"databaseEngine": "mariadb", "databaseVersion": "10.5.2"},
+     "databaseVersion = \"10.5.2\": expected an exact mariadb version"),
     ({"keycloakVersion": "25.0.6"}, "keycloakVersion = \"25.0.6\": expected a Keycloak 26.x.y version"),
     ({"keycloakVersion": "latest"}, "keycloakVersion = \"latest\": expected a Keycloak 26.x.y version"),
     ({"registryVersion": "2.7.1"}, "registryVersion = \"2.7.1\": expected a registry version of the 3.x line"),
@@ -92,12 +108,14 @@ INVALID = [
     ({"registryStorage": "gcs"}, "registryStorage = \"gcs\": expected one of filesystem, s3"),
     ({"users": "[]"}, "users = []: expected at least one username"),
     ({"users": '["alice", "alice"]'}, "expected each username once; alice is listed twice"),
-    ({"users": '["Alice Smith"]'}, "expected lower-case usernames (letters, digits, . _ @ -); \"Alice Smith\" is not one"),
+    ({"users": '["Alice Smith"]'},
+     "expected lower-case usernames (letters, digits, . _ @ -); \"Alice Smith\" is not one"),
     ({"users": "alice"}, "users = \"alice\": expected a JSON/YAML list"),
     ({"users": '["registry-admin"]'}, "expected realm users other than the master-realm admin registry-admin"),
     ({"realm": "master"}, "realm = \"master\": expected a realm name of letters, digits, _ and - other than master"),
     ({"clientId": "my registry"}, "clientId = \"my registry\": expected a client id"),
-    ({"keycloakServiceType": "LoadBalancer"}, "keycloakServiceType = \"LoadBalancer\": expected one of ClusterIP, NodePort"),
+    ({"keycloakServiceType": "LoadBalancer"},
+     "keycloakServiceType = \"LoadBalancer\": expected one of ClusterIP, NodePort"),
     ({"keycloakNodePort": "8080"}, "keycloakNodePort = 8080: expected a node port between 30000 and 32767"),
     ({"keycloakServiceType": "NodePort", "registryServiceType": "NodePort", "registryNodePort": "30080"},
      "registryNodePort = 30080: expected a node port different from keycloakNodePort"),
@@ -130,7 +148,8 @@ INVALID = [
 ]
 
 
-@pytest.mark.parametrize("overrides,message", INVALID, ids=[m.split(":")[1][:40] if ":" in m else m[:40] for _, m in INVALID])
+@pytest.mark.parametrize("overrides,message", INVALID,
+                         ids=[m.split(":")[1][:40] if ":" in m else m[:40] for _, m in INVALID])
 def test_invalid_config_fails_with_a_message_naming_key_value_and_form(overrides, message):
     with pytest.raises(SettingsError) as error:
         parse_settings({**VALID, **overrides})
@@ -138,12 +157,17 @@ def test_invalid_config_fails_with_a_message_naming_key_value_and_form(overrides
 
 
 SECRET_PROBLEMS = [
-    ({"keycloakAdminPassword": "short"}, {"keycloakAdminPassword"}, "keycloakAdminPassword = <secret>: expected at least 12 characters"),
-    ({"keycloakAdminPassword": "a-long-enough-password"}, set(), "keycloakAdminPassword is set in plain text: expected a secret"),
-    ({"userPasswords": '{"bob": "a-long-enough-password"}'}, {"userPasswords"}, "expected only usernames listed in users; bob is not"),
-    ({"userPasswords": '{"developer": "short"}'}, {"userPasswords"}, "expected passwords of at least 12 characters (developer's is shorter)"),
+    ({"keycloakAdminPassword": "short"}, {"keycloakAdminPassword"},
+     "keycloakAdminPassword = <secret>: expected at least 12 characters"),
+    ({"keycloakAdminPassword": "a-long-enough-password"}, set(),
+     "keycloakAdminPassword is set in plain text: expected a secret"),
+    ({"userPasswords": '{"bob": "a-long-enough-password"}'}, {"userPasswords"},
+     "expected only usernames listed in users; bob is not"),
+    ({"userPasswords": '{"developer": "short"}'}, {"userPasswords"},
+     "expected passwords of at least 12 characters (developer's is shorter)"),
     ({"userPasswords": "developer=secret"}, {"userPasswords"}, "userPasswords = <secret>: expected a JSON object"),
-    ({"registryStorage": "s3", "s3Bucket": "b", "s3AccessKey": "AKIA123"}, {"s3AccessKey"}, "s3SecretKey = <secret>: expected s3AccessKey and s3SecretKey set together"),
+    ({"registryStorage": "s3", "s3Bucket": "b", "s3AccessKey": "AKIA123"}, {"s3AccessKey"},
+     "s3SecretKey = <secret>: expected s3AccessKey and s3SecretKey set together"),
 ]
 
 
@@ -289,7 +313,8 @@ def test_docs_config_table_lists_every_key_with_its_default():
     rows = {}
     for line in (ROOT / "docs" / "configuration.md").read_text().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 4 and cells[0].startswith("`") and cells[1].split(" ")[0] in ("string", "integer", "boolean", "array"):
+        if (len(cells) == 4 and cells[0].startswith("`")
+                and cells[1].split(" ")[0] in ("string", "integer", "boolean", "array")):
             rows[cells[0].strip("`")] = cells
     assert list(rows) == [key.name for key in CONFIG_KEYS]
     for key in CONFIG_KEYS:

@@ -8,10 +8,17 @@ import subprocess
 import pytest
 from pulumi_keycloak.outputs import GetRealmKeysKeyResult
 
-from components.signing_keys import (BUNDLE_FILE, JWKS_FILE, RealmKey, libtrust_kid, load_certificate, pem_bundle,
-                                     signing_material)
-from tests.keys import certificate_b64
-from tests.unit.harness import run_program
+from components.signing_keys import (
+    BUNDLE_FILE,
+    JWKS_FILE,
+    RealmKey,
+    libtrust_kid,
+    load_certificate,
+    pem_bundle,
+    signing_material,
+)
+from support.keys import certificate_b64
+from support.mock_program import run_program
 
 
 def openssl(args: list[str], data: bytes) -> bytes:
@@ -108,8 +115,8 @@ def test_the_invoke_result_is_ordered_by_its_real_priority(certs):
 def test_the_program_orders_the_secret_by_the_realms_priorities(dev_config, certs):
     """Through the SDK's invoke (camelCase on the wire, GetRealmKeysKeyResult in the program) into the Secret."""
     low, high = sorted(certs[:2])
-    keys = [{"algorithm": "RS256", "status": status, "certificate": cert, "kid": cert[:8], "providerId": "rsa-generated",
-             "providerPriority": priority, "publicKey": "", "type": "RSA"}
+    keys = [{"algorithm": "RS256", "status": status, "certificate": cert, "kid": cert[:8],
+             "providerId": "rsa-generated", "providerPriority": priority, "publicKey": "", "type": "RSA"}
             for cert, status, priority in ((low, "ACTIVE", 10), (high, "PASSIVE", 200))]
     run = run_program(*dev_config, realm_keys=keys)
     files = run.one("kubernetes:core/v1:Secret", "registry-signing-certs").inputs["stringData"]["value"]

@@ -3,9 +3,9 @@ protected claims and the namespace waiting for the guard, as the engine would re
 
 import pytest
 
-from settings import parse_settings
 from providers.storage_guard import DataLossRefused, StorageGuardProvider, data_loss, guarded_values
-from tests.unit.harness import VALID, run_program, stack_file_config
+from settings import parse_settings
+from support.mock_program import VALID, run_program, stack_file_config
 
 DYNAMIC = "pulumi-python:dynamic:Resource"
 PVC = "kubernetes:core/v1:PersistentVolumeClaim"
@@ -69,7 +69,8 @@ def test_a_protected_lock_that_depends_on_everything_makes_destroy_stop_before_d
     lock = dev_run.one(DYNAMIC, "destroy-lock")
     assert lock.protect
     others = {r.urn for r in dev_run.resources
-              if r.urn != lock.urn and "pulumi:providers:" not in r.type and not r.type.startswith("keycloak-registry:")}
+              if r.urn != lock.urn and "pulumi:providers:" not in r.type
+              and not r.type.startswith("keycloak-registry:")}
     reached, frontier = set(), set(lock.dependencies)
     while frontier:  # what the lock waits for, transitively
         reached |= frontier

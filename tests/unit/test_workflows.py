@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.unit.harness import ROOT
+from support.mock_program import ROOT
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 WRITE_SECRETS = {"KUBECONFIG", "PULUMI_ACCESS_TOKEN"}

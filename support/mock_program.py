@@ -21,9 +21,9 @@ from pulumi.runtime.stack import run_pulumi_func
 
 from providers.keycloak_resources import accepted
 from settings import stack_file_values
-from tests.keys import certificate_b64
+from support.keys import certificate_b64
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "keycloak-registry"
 REALM_KEYS_TOKEN = "keycloak:index/getRealmKeys:getRealmKeys"
 
@@ -180,6 +180,10 @@ def holds_unknown(value) -> bool:
     return False
 
 
+# The engine's marker of a secret value on the wire (Pulumi's sig.Secret).
+SECRET_SIGNATURE_KEY, SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
+
+
 def is_secret(value) -> bool:
     """A registered input the engine will encrypt (the wire form of a secret)."""
-    return isinstance(value, dict) and value.get("4dabf18193072939515e22adb298388d") == "1b47061264138c4ac30d75fd1eb44270"
+    return isinstance(value, dict) and value.get(SECRET_SIGNATURE_KEY) == SECRET_SIGNATURE

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Helpers of scripts/pulumi-engine (the recipe is there; the parsing and checking is here). Stdlib only.
+"""Helpers of scripts/lib/pulumi-engine (the recipe is there; the parsing and checking is here). Stdlib only.
 
   engine_build.py versions [--shell]     what the engine builds/accepts, checked against requirements.txt
   engine_build.py find-installed         dir of a `pulumi` on PATH with everything at exactly the pinned versions
@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # scripts/lib/ -> the project
 REQUIREMENTS = ROOT / "requirements.txt"
 
 # requirements.txt name -> (engine piece, kind); the language host has the version of the `pulumi` SDK.
@@ -41,7 +41,7 @@ RECIPE_FUNCS = {
 LANGUAGE_HOST = ["pulumi-language-python", "pulumi-language-python-exec", "pulumi-resource-pulumi-python"]
 CLI_MODULE = "github.com/pulumi/pulumi/pkg/v3"
 CLI_MAIN = "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"
-# Part of the cache key: bump when the way the CLI is built (below and in scripts/pulumi-engine) changes.
+# Part of the cache key: bump when the way the CLI is built (below and in scripts/lib/pulumi-engine) changes.
 CLI_RECIPE = "cli-rev-1: wrapper main module, pkg/v3 + sdk/v3 at v<pin>, pkg/v3's non-local replaces, -trimpath -s -w"
 
 
@@ -130,7 +130,8 @@ def installed_plugins(pulumi: str) -> set[tuple[str, str, str]]:
     p = run([pulumi, "plugin", "ls", "--json"])
     if p.returncode != 0:
         raise Fail(f"`{pulumi} plugin ls --json` failed: {p.stderr.strip().splitlines()[-1:]}")
-    return {(e.get("kind"), e.get("name"), str(e.get("version", "")).lstrip("v")) for e in json.loads(p.stdout or "[]") or []}
+    return {(e.get("kind"), e.get("name"), str(e.get("version", "")).lstrip("v"))
+            for e in json.loads(p.stdout or "[]") or []}
 
 
 def cmd_find_installed(_: list[str]) -> None:
