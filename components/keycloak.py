@@ -33,6 +33,7 @@ class Listen:
     host: str = "0.0.0.0"
     http_port: int = 8080
     management_port: int = 9000
+    cluster_port: int = 7800  # JGroups TCP between the replicas (jdbc-ping stack)
 
 
 def keycloak_env(kc: KeycloakSettings, db: DatabaseEndpoint,
@@ -54,7 +55,12 @@ def keycloak_env(kc: KeycloakSettings, db: DatabaseEndpoint,
         ("KC_HTTP_MANAGEMENT_PORT", str(listen.management_port)),
         ("KC_HEALTH_ENABLED", "true"),
         ("KC_METRICS_ENABLED", "true"),
-        ("KC_CACHE", "local"),  # one replica: no cluster discovery needed
+        ("KC_EVENT_METRICS_USER_ENABLED", "true"),  # keycloak_user_events_total: logins and their errors
+        ("KC_EVENT_METRICS_USER_TAGS", "realm,clientId"),
+        # A login in progress must not refuse the same account's other logins: `docker compose pull` and CI log in
+        # in parallel (keycloak#34302). Failures still count and lock; only the in-flight block goes.
+        ("KC_SPI_BRUTE_FORCE_PROTECTOR__DEFAULT_BRUTE_FORCE_DETECTOR__ALLOW_CONCURRENT_REQUESTS", "true"),
+        *cache_env(kc.replicas),
         ("KC_BOOTSTRAP_ADMIN_USERNAME", kube.SecretRef(ADMIN_SECRET, "username")),
         ("KC_BOOTSTRAP_ADMIN_PASSWORD", kube.SecretRef(ADMIN_SECRET, "password")),
     ]
@@ -65,6 +71,14 @@ def keycloak_env(kc: KeycloakSettings, db: DatabaseEndpoint,
     return env
 
 
+def cache_env(replicas: int) -> list[tuple[str, kube.EnvValue]]:
+    """One replica keeps its caches to itself. More form one cluster: Infinispan over JGroups' jdbc-ping stack, which
+    finds the other pods through a table in Keycloak's own database (no headless Service, no API permission)."""
+    if replicas == 1:
+        return [("KC_CACHE", "local")]
+    return [("KC_CACHE", "ispn"), ("KC_CACHE_STACK", "jdbc-ping")]
+
+
 class Keycloak(pulumi.ComponentResource):
     """The Keycloak server; ``admin_url`` resolves only once the Deployment is ready (the readiness gate)."""
 
@@ -73,6 +87,7 @@ class Keycloak(pulumi.ComponentResource):
     admin_secret: k8s.core.v1.Secret
     extension: k8s.core.v1.ConfigMap  # the repository-access extension jar, mounted into the providers directory
     deployment: k8s.apps.v1.Deployment
+    disruption_budget: Optional[k8s.policy.v1.PodDisruptionBudget]  # with more than one replica
     service: k8s.core.v1.Service
     ingress: Optional[k8s.networking.v1.Ingress]
     admin_url: pulumi.Output[str]
@@ -108,7 +123,7 @@ class Keycloak(pulumi.ComponentResource):
             NAME,
             metadata=kube.metadata(NAME, ns, kube.KEYCLOAK, kc.version),
             spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=1,
+                replicas=kc.replicas,
                 # Surge: the new pod starts while the old one serves. Not Recreate: pulumi-kubernetes' await reports a
                 # Recreate rollout done as soon as the old pod is scaled down (its Progressing condition is the old
                 # one's, kubernetes#115538), so `up` went on against a Keycloak shutting down. Found on the real node.
@@ -117,25 +132,35 @@ class Keycloak(pulumi.ComponentResource):
                         max_surge=1, max_unavailable=0)),
                 selector=kube.selector(kube.KEYCLOAK),
                 template=kube.pod_template(kube.KEYCLOAK, USER_ID, volumes=[keycloak_extension.extension_volume()],
-                                           annotations={"checksum/extension": keycloak_extension.jar_sha256()},
+                                           spread=kc.replicas > 1,
+                                           annotations={**kube.scrape_annotations(listen.management_port),
+                                                        "checksum/extension": keycloak_extension.jar_sha256()},
                                            containers=[k8s.core.v1.ContainerArgs(
                     name=NAME,
                     image=kc.image,
                     args=["start"],
                     env=kube.env_vars(keycloak_env(kc, db, listen)),
                     ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=listen.http_port),
-                           k8s.core.v1.ContainerPortArgs(name="management", container_port=listen.management_port)],
+                           k8s.core.v1.ContainerPortArgs(name="management", container_port=listen.management_port),
+                           *([k8s.core.v1.ContainerPortArgs(name="cluster", container_port=listen.cluster_port)]
+                             if kc.replicas > 1 else [])],
                     resources=kube.resources(kc.resources),
                     security_context=kube.container_security(),
                     volume_mounts=[keycloak_extension.extension_mount(f"{HOME}/providers")],
                     startup_probe=http_probe("/health/started", period_seconds=5, failure_threshold=120),
                     readiness_probe=http_probe("/health/ready", period_seconds=10),
                     liveness_probe=http_probe("/health/live", period_seconds=20, failure_threshold=6),
+                    lifecycle=kube.serve_until_unrouted(),
                 )]),
             ),
             # Starts only once the database is ready (pulumi-kubernetes awaits the StatefulSet).
             opts=pulumi.ResourceOptions(parent=self, depends_on=[database, self.extension]),
         )
+        # A drain or node upgrade takes one replica at a time; the other keeps serving logins.
+        self.disruption_budget = k8s.policy.v1.PodDisruptionBudget(
+            NAME, metadata=kube.metadata(NAME, ns, kube.KEYCLOAK),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(max_unavailable=1, selector=kube.selector(kube.KEYCLOAK)),
+            opts=child) if kc.replicas > 1 else None
         self.service = kube.service(NAME, ns, kube.KEYCLOAK, SERVICE_PORT, listen.http_port, kc.exposure, self)
         self.ingress = kube.ingress(NAME, ns, kube.KEYCLOAK, NAME, SERVICE_PORT, kc.exposure, self)
 

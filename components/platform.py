@@ -15,6 +15,7 @@ from settings import Settings
 from . import database
 from .database import Database, DatabaseEndpoint
 from .keycloak import Keycloak
+from .monitoring import Monitoring, alert_rules
 from .realm import RealmConfiguration
 from .registry import Registry, token_auth
 from .signing_keys import SigningCertificates
@@ -59,6 +60,8 @@ class Platform(pulumi.ComponentResource):
         endpoint = DatabaseEndpoint(settings.database.engine, database.service_host(settings.namespace),
                                     settings.database.port, settings.database.name)
         server = Keycloak("keycloak", settings.keycloak, endpoint, db, ns, opts=child)
+        if settings.service_monitor:
+            Monitoring("monitoring", settings, ns, opts=child)
         token = token_auth(settings)
         self.outputs: dict[str, pulumi.Input] = {
             "namespace": ns,
@@ -71,6 +74,7 @@ class Platform(pulumi.ComponentResource):
             "robots": [robot.name for robot in settings.realm.robots],
             "repositoryAccess": settings.realm.access_summary(),
             "dockerLoginCommand": f"docker login {settings.registry.host}",
+            "alertRules": alert_rules(settings),
             "keycloakAdminUsername": server.admin_username,
             "keycloakAdminPassword": pulumi.Output.secret(server.admin_password),
         }

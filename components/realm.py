@@ -8,13 +8,12 @@ import pulumi
 import pulumi_keycloak as keycloak
 
 from lib import kube
-from lib.keycloak_extension import MEMBER_GATE_ID, MEMBER_GATE_ROLE
+from lib.keycloak_extension import DOCKER_PASSWORD_ID, MEMBER_GATE_ID, MEMBER_GATE_ROLE
 from lib.passwords import generated_password
 from providers.docker_client import DockerV2Client
 from providers.keycloak_resources import KeycloakAdminCredentials, KeycloakRealm, UserPassword
 from settings import ACCESS_CLIENT_ROLES, RealmSettings, RepositoryGrant
 
-DOCKER_AUTHENTICATOR = "docker-http-basic-authenticator"
 # Keycloak 26 asks users without first/last name and email to complete their profile; HTTP Basic (the
 # docker protocol) cannot answer that, so the login would fail. Registry accounts need no profile.
 VERIFY_PROFILE = "VERIFY_PROFILE"
@@ -27,7 +26,7 @@ def describe(grant: RepositoryGrant) -> str:
 
 
 def flow_alias(realm: RealmSettings) -> str:
-    """Alias of the restricted docker flow."""
+    """Alias of the realm's docker flow."""
     return f"docker auth {realm.group}"
 
 
@@ -68,7 +67,8 @@ class RealmConfiguration(pulumi.ComponentResource):
 
         self.realm = KeycloakRealm(
             f"{name}-realm", connection=connection, realm=realm.name, enabled=True, display_name="Container registry",
-            access_token_lifespan=realm.token_lifespan_seconds, opts=dynamic)
+            access_token_lifespan=realm.token_lifespan_seconds,
+            brute_force=realm.brute_force.realm_attributes(), opts=dynamic)
         realm_id = self.realm.realm  # the name, known once the realm exists
         keycloak.RequiredAction(f"{name}-no-profile-prompt", realm_id=realm_id, alias=VERIFY_PROFILE,
                                 name="Verify Profile", enabled=False, opts=kc)
@@ -112,8 +112,7 @@ class RealmConfiguration(pulumi.ComponentResource):
         for robot in realm.robots:
             self._add_robot(name, realm_id, robot.name, robot.grant, connection, kc, dynamic)
 
-        if realm.restrict_to_group:
-            self._restrict_docker_flow(name, realm, realm_id, kc)
+        self._docker_flow(name, realm, realm_id, kc)
         self.register_outputs({"realm": self.realm.realm, "clientId": self.client.client_id,
                                "usernames": list(realm.users), "robots": [robot.name for robot in realm.robots]})
 
@@ -162,23 +161,27 @@ class RealmConfiguration(pulumi.ComponentResource):
                                user_id=user.id, password=password, opts=dynamic)
         self.robot_passwords[robot] = applied.password
 
-    def _restrict_docker_flow(self, name: str, realm: RealmSettings, realm_id: pulumi.Output[str],
-                              kc: pulumi.ResourceOptions) -> None:
-        """Docker Authenticator, then the extension's member gate: it admits only holders of the group's role and
-        fails closed, denying everyone while that role is missing (deleted, or mid-rename) or unconfigured."""
+    def _docker_flow(self, name: str, realm: RealmSettings, realm_id: pulumi.Output[str],
+                     kc: pulumi.ResourceOptions) -> None:
+        """The extension's Docker password login (Keycloak's own is invisible to brute-force detection), then, when
+        restricted, its member gate: it admits only holders of the group's role and fails closed, denying everyone
+        while that role is missing (deleted, or mid-rename) or unconfigured."""
         flow = keycloak.authentication.Flow(f"{name}-docker-flow", realm_id=realm_id, alias=flow_alias(realm),
                                             provider_id="basic-flow", opts=kc)
-        basic_auth = keycloak.authentication.Execution(
+        password = keycloak.authentication.Execution(
             f"{name}-docker-basic-auth", realm_id=realm_id, parent_flow_alias=flow.alias,
-            authenticator=DOCKER_AUTHENTICATOR, requirement="REQUIRED", priority=10, opts=kc)
-        gate = keycloak.authentication.Execution(
-            f"{name}-member-gate", realm_id=realm_id, parent_flow_alias=flow.alias, authenticator=MEMBER_GATE_ID,
-            requirement="REQUIRED", priority=20,
-            opts=pulumi.ResourceOptions.merge(kc, pulumi.ResourceOptions(depends_on=[basic_auth])))
-        gate_config = keycloak.authentication.ExecutionConfig(
-            f"{name}-member-gate-config", realm_id=realm_id, execution_id=gate.id,
-            alias="registry member gate", config={MEMBER_GATE_ROLE: self.role.name}, opts=kc)
+            authenticator=DOCKER_PASSWORD_ID, requirement="REQUIRED", priority=10, opts=kc)
+        complete: list[pulumi.Resource] = [password]
+        if realm.restrict_to_group:
+            gate = keycloak.authentication.Execution(
+                f"{name}-member-gate", realm_id=realm_id, parent_flow_alias=flow.alias, authenticator=MEMBER_GATE_ID,
+                requirement="REQUIRED", priority=20,
+                opts=pulumi.ResourceOptions.merge(kc, pulumi.ResourceOptions(depends_on=[password])))
+            gate_config = keycloak.authentication.ExecutionConfig(
+                f"{name}-member-gate-config", realm_id=realm_id, execution_id=gate.id,
+                alias="registry member gate", config={MEMBER_GATE_ROLE: self.role.name}, opts=kc)
+            complete += [gate, gate_config]
         # Bound once complete (an unconfigured gate denies everyone, members too).
         keycloak.authentication.Bindings(
             f"{name}-docker-flow-binding", realm_id=realm_id, docker_authentication_flow=flow.alias,
-            opts=pulumi.ResourceOptions.merge(kc, pulumi.ResourceOptions(depends_on=[gate, gate_config])))
+            opts=pulumi.ResourceOptions.merge(kc, pulumi.ResourceOptions(depends_on=complete)))

@@ -28,7 +28,6 @@ DATA_DIR = "/var/lib/registry"
 HTTP_PORT = 5000
 DEBUG_PORT = 5001  # /debug/health and metrics, kept off the public port
 USER_ID = 1000
-PRE_STOP_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,8 @@ def registry_config(registry: RegistrySettings, token: TokenAuth, http_secret: s
         "log": {"level": "info", "formatter": "text"},
         "storage": storage,
         # host: absolute upload URLs name the public address, whatever proxy the request came through
-        "http": {"addr": addr, "host": registry.public_url, "secret": http_secret, "debug": {"addr": debug_addr},
+        "http": {"addr": addr, "host": registry.public_url, "secret": http_secret,
+                 "debug": {"addr": debug_addr, "prometheus": {"enabled": True, "path": kube.METRICS_PATH}},
                  "headers": {"X-Content-Type-Options": ["nosniff"]}},
         "auth": {"token": auth},
         "health": {"storagedriver": {"enabled": True, "interval": "10s", "threshold": 3}},
@@ -151,6 +151,7 @@ class Registry(pulumi.ComponentResource):
         # A new key or config changes these, so Kubernetes rolls the pods (the registry never reloads them).
         # A digest reveals nothing of the secret config; unsecret, it keeps the Deployment readable in diffs.
         annotations = {
+            **kube.scrape_annotations(DEBUG_PORT),
             "checksum/config": pulumi.Output.unsecret(config_text.apply(kube.checksum)),
             "checksum/signing-certs": signing.files.apply(
                 lambda files: kube.checksum(*(files[k] for k in sorted(files)))),
@@ -180,10 +181,7 @@ class Registry(pulumi.ComponentResource):
                         resources=kube.resources(registry.resources),
                         security_context=kube.container_security(),
                         readiness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=5),
-                        # Endpoints and every node's proxy rules drop a terminating pod asynchronously: keep serving
-                        # until they have (no shell in the image: the kubelet's own sleep).
-                        lifecycle=k8s.core.v1.LifecycleArgs(pre_stop=k8s.core.v1.LifecycleHandlerArgs(
-                            sleep=k8s.core.v1.SleepActionArgs(seconds=PRE_STOP_SECONDS))),
+                        lifecycle=kube.serve_until_unrouted(),
                         liveness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=20, failure_threshold=6),
                     )]),
             ),

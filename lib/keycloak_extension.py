@@ -22,6 +22,8 @@ MAPPER_MODE = "mode"  # its one config key: settings.ACCESS_ALLOW_ALL or setting
 # The docker flow's member gate the jar adds (MemberGateAuthenticatorFactory.PROVIDER_ID and ROLE).
 MEMBER_GATE_ID = "keycloak-registry-member-gate"
 MEMBER_GATE_ROLE = "role"
+# Keycloak's Docker Authenticator filed where brute-force detection counts it (DockerPasswordAuthenticatorFactory).
+DOCKER_PASSWORD_ID = "keycloak-registry-docker-password"
 CONFIG_MAP = "keycloak-extensions"
 VOLUME = "extensions"
 

@@ -69,13 +69,34 @@ def selector(component: str) -> k8s.meta.v1.LabelSelectorArgs:
 def pod_template(component: str, user_id: int, containers: list[k8s.core.v1.ContainerArgs],
                  volumes: Optional[list[k8s.core.v1.VolumeArgs]] = None,
                  annotations: Optional[Mapping[str, pulumi.Input[str]]] = None,
-                 affinity: Optional[k8s.core.v1.AffinityArgs] = None) -> k8s.core.v1.PodTemplateSpecArgs:
-    """The pod every workload runs: selector labels, the hardened pod security context, its containers."""
+                 affinity: Optional[k8s.core.v1.AffinityArgs] = None,
+                 spread: bool = False) -> k8s.core.v1.PodTemplateSpecArgs:
+    """The pod every workload runs: selector labels, the hardened pod security context, its containers; with
+    ``spread``, replicas on different nodes where the cluster has them (soft: a one-node cluster still runs all)."""
+    spread_over_nodes = [k8s.core.v1.TopologySpreadConstraintArgs(
+        max_skew=1, topology_key="kubernetes.io/hostname", when_unsatisfiable="ScheduleAnyway",
+        label_selector=selector(component))] if spread else None
     return k8s.core.v1.PodTemplateSpecArgs(
         metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels(component), annotations=annotations),
         spec=k8s.core.v1.PodSpecArgs(security_context=pod_security(user_id), containers=containers, volumes=volumes,
-                                     affinity=affinity),
+                                     affinity=affinity, topology_spread_constraints=spread_over_nodes),
     )
+
+
+METRICS_PATH = "/metrics"
+PRE_STOP_SECONDS = 5
+
+
+def serve_until_unrouted() -> k8s.core.v1.LifecycleArgs:
+    """Endpoints and every node's proxy drop a terminating pod asynchronously: it keeps serving until they have
+    (the kubelet's own sleep, no shell needed), so a rollout or a deleted pod costs only requests it had begun."""
+    return k8s.core.v1.LifecycleArgs(pre_stop=k8s.core.v1.LifecycleHandlerArgs(
+        sleep=k8s.core.v1.SleepActionArgs(seconds=PRE_STOP_SECONDS)))
+
+
+def scrape_annotations(port: int) -> dict[str, str]:
+    """The prometheus.io/* annotations that Prometheus' example kubernetes-pods job (and most charts) scrape by."""
+    return {"prometheus.io/scrape": "true", "prometheus.io/port": str(port), "prometheus.io/path": METRICS_PATH}
 
 
 def same_node_as(component: str) -> k8s.core.v1.AffinityArgs:

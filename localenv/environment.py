@@ -26,7 +26,7 @@ from lib import kube
 from lib.keycloak_admin import KeycloakAdmin
 from settings import Settings, other_registry_line, parse_settings, registry_line, stack_file_values
 
-from . import images, pods, processes
+from . import images, pods, processes, prometheus
 from .cluster import APISERVER_PORT, ETCD_PEER_PORT, ETCD_PORT, LocalCluster
 from .cluster import versions as cluster_versions
 from .kubeapi import KubeApi
@@ -151,6 +151,7 @@ class LocalEnvironment:
             deployed = time.monotonic()
             stack.up()
             state["timings"]["pulumi_up"] = round(time.monotonic() - deployed, 1)
+            state["pids"].update(prometheus.start(self.settings, self.state_dir, self.logs))
             state["pids"]["other-line"] = processes.start("other-line", [
                 sys.executable, "-u", "-m", "localenv.other_line", str(self.state_dir)], self.logs, cwd=ROOT)
             self._save(state)
@@ -175,7 +176,7 @@ class LocalEnvironment:
         shutil.rmtree(kept, ignore_errors=True)
         if self.logs.exists():
             shutil.copytree(self.logs, kept)
-        pod_logs = NodeFiles(self.state_dir / "node") / "pod-logs"
+        pod_logs = self.node_files / "pod-logs"
         if pod_logs.exists():
             shutil.copytree(pod_logs, kept / "pods", dirs_exist_ok=True)
         if kept.exists():
@@ -195,7 +196,7 @@ class LocalEnvironment:
                 processes.stop(pids.pop(name))
         for pid in pids.values():
             processes.stop(pid)
-        cleanup_host(NodeFiles(self.state_dir / "node"), state.get("node") or {})
+        cleanup_host(self.node_files, state.get("node") or {})
         if self.state_dir.exists():
             shutil.rmtree(self.state_dir)
 
@@ -209,16 +210,21 @@ class LocalEnvironment:
         """Every address this environment serves on ("host:port"), for checks that `down` left nothing behind."""
         loopback = [ETCD_PORT, ETCD_PEER_PORT, KUBELET_HEALTHZ_PORT, KUBE_PROXY_METRICS_PORT, KUBE_PROXY_HEALTHZ_PORT,
                     KUBE_ROUTER_HEALTH_PORT, port_of(self.settings.keycloak.public_url),
-                    port_of(self.settings.registry.public_url), OTHER_LINE_NODE_PORT]
+                    port_of(self.settings.registry.public_url), OTHER_LINE_NODE_PORT, prometheus.PORT]
         addresses = [("127.0.0.1", p) for p in loopback] + [(NODE_IP, APISERVER_PORT), (NODE_IP, KUBELET_PORT)]
         serving = processes.listening()
         return [f"{host}:{port}" for host, port in addresses
                 if (host, port) in serving or ("0.0.0.0", port) in serving
                 or host.startswith("127.") and processes.port_open(port, host)]  # NodePorts are iptables rules
 
+    @property
+    def node_files(self) -> NodeFiles:
+        """Where the node keeps its state, volumes and pod logs."""
+        return NodeFiles(self.state_dir / "node")
+
     def node(self, state: Optional[dict] = None) -> Node:
         state = state or self._load()
-        return Node(self.state_dir / "node", Path(state["tools"]["NODE_BIN_DIR"]), self.logs)
+        return Node(self.node_files.base, Path(state["tools"]["NODE_BIN_DIR"]), self.logs)
 
     def stack(self, state: Optional[dict] = None) -> LocalStack:
         state = state or self._load()
@@ -318,6 +324,7 @@ class LocalEnvironment:
                 {"line": other, "url": self.other_line_url(), "version": server_versions.get(f"registry-{other}", "")},
             ],
             "kubeconfig": str(self.state_dir / "cluster" / "kubeconfig"),
+            "prometheus_url": f"http://127.0.0.1:{prometheus.PORT}",
             "namespace": out["namespace"],
         }
         self.env_file.write_text(json.dumps(env, indent=2) + "\n")

@@ -25,7 +25,7 @@ from providers.base import CONNECTION_FIELDS, AdminApiResource, admin_from, chan
 ADMIN_REALM = "master"
 LOGIN_WAIT_SECONDS = 180
 LOGIN_RETRY_SECONDS = 3
-REALM_FIELDS = ("realm", "display_name", "enabled", "access_token_lifespan")
+REALM_FIELDS = ("realm", "display_name", "enabled", "access_token_lifespan", "brute_force")
 
 
 # ------------------------------------------------------------------------------- admin credentials
@@ -258,7 +258,7 @@ class RealmExistsError(ValueError):
 def realm_attributes(props: dict[str, Any]) -> dict[str, Any]:
     """The realm attributes this program owns, as the admin API names them."""
     return {"realm": props["realm"], "enabled": bool(props["enabled"]), "displayName": props["display_name"],
-            "accessTokenLifespan": int(props["access_token_lifespan"])}
+            "accessTokenLifespan": int(props["access_token_lifespan"]), **props["brute_force"]}
 
 
 def realm_update(live: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
@@ -266,9 +266,11 @@ def realm_update(live: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
     return {**live, **realm_attributes(props)}
 
 
-def _realm_state(live: dict[str, Any]) -> dict[str, Any]:
+def _realm_state(live: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
+    """What Keycloak has of the owned attributes, so `refresh` shows a change made in the console."""
     return {"realm": live["realm"], "enabled": bool(live.get("enabled")), "display_name": live.get("displayName") or "",
-            "access_token_lifespan": live.get("accessTokenLifespan")}
+            "access_token_lifespan": live.get("accessTokenLifespan"),
+            "brute_force": {name: live.get(name) for name in props.get("brute_force", {})}}
 
 
 class KeycloakRealmProvider(ResourceProvider):
@@ -288,13 +290,13 @@ class KeycloakRealmProvider(ResourceProvider):
         except BaseException:
             admin.call("DELETE", f"/{quote(props['realm'])}", expect=(204, 404))
             raise
-        return CreateResult(props["realm"], {**props, **_realm_state(live)})
+        return CreateResult(props["realm"], {**props, **_realm_state(live, props)})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         response = admin_from(props).call("GET", f"/{quote(id_)}", expect=(200, 404))
         if response.status_code == 404:
             return gone()
-        return ReadResult(id_, {**props, **_realm_state(response.json())})
+        return ReadResult(id_, {**props, **_realm_state(response.json(), props)})
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = ["realm"] if olds.get("realm") != news.get("realm") else []
@@ -304,7 +306,7 @@ class KeycloakRealmProvider(ResourceProvider):
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         admin, path = admin_from(news), f"/{quote(id_)}"
         admin.call("PUT", path, json=realm_update(admin.call("GET", path).json(), news))
-        return UpdateResult({**news, **_realm_state(admin.call("GET", path).json())})
+        return UpdateResult({**news, **_realm_state(admin.call("GET", path).json(), news)})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         admin_from(props).call("DELETE", f"/{quote(id_)}", expect=(204, 404))
@@ -317,13 +319,15 @@ class KeycloakRealm(AdminApiResource):
     display_name: pulumi.Output[str]
     enabled: pulumi.Output[bool]
     access_token_lifespan: pulumi.Output[int]
+    brute_force: pulumi.Output[dict]  # brute-force detection, as the admin API names its attributes
 
     def __init__(self, name: str, *, connection: Mapping[str, pulumi.Input[str]], realm: pulumi.Input[str],
                  display_name: pulumi.Input[str], access_token_lifespan: pulumi.Input[int],
-                 enabled: pulumi.Input[bool] = True, opts: Optional[pulumi.ResourceOptions] = None):
+                 brute_force: Mapping[str, Any], enabled: pulumi.Input[bool] = True,
+                 opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(KeycloakRealmProvider(), name, connection, {
             "realm": realm, "display_name": display_name, "enabled": enabled,
-            "access_token_lifespan": access_token_lifespan,
+            "access_token_lifespan": access_token_lifespan, "brute_force": dict(brute_force),
         }, opts=opts)
 
 

@@ -35,6 +35,7 @@ from .keys import (
 )
 from .model import (
     RESOURCE_PROFILES,
+    BruteForce,
     DatabaseSettings,
     Exposure,
     KeycloakSettings,
@@ -48,8 +49,9 @@ from .parse import MIN_PASSWORD_LENGTH, SettingsError, parse_settings
 from .pulumi_config import load_settings, settings_from_pulumi, stack_file_values
 
 __all__ = [
-    "ACCESS_ALLOW_ALL", "ACCESS_CLIENT_ROLES", "CONFIG_KEYS", "DATABASE_IMAGES", "DATABASE_VERSIONS", "DEFAULT_GRANTS",
-    "EVERYTHING", "KEYCLOAK_IMAGE", "KEYCLOAK_VERSION", "KEYS_BY_NAME", "MIN_PASSWORD_LENGTH", "PROJECT",
+    "ACCESS_ALLOW_ALL", "ACCESS_CLIENT_ROLES", "BruteForce", "CONFIG_KEYS", "DATABASE_IMAGES", "DATABASE_VERSIONS",
+    "DEFAULT_GRANTS", "EVERYTHING", "KEYCLOAK_IMAGE", "KEYCLOAK_VERSION", "KEYS_BY_NAME", "MIN_PASSWORD_LENGTH",
+    "PROJECT",
     "REGISTRY_IMAGE", "REGISTRY_LEGACY_VERSION", "REGISTRY_VERSION", "REMOVED_KEYS", "RESOURCE_PROFILES",
     "SUPPORTED_DATABASE_LINES", "TOKEN_LIFESPAN", "ConfigKey", "DatabaseSettings", "Exposure", "GroupRule",
     "KeycloakSettings", "RealmSettings", "RegistrySettings", "RepositoryGrant", "Resources", "Robot", "S3Storage",

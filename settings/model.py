@@ -89,6 +89,7 @@ class KeycloakSettings:
     admin_username: str
     admin_password: str  # empty = generated
     resources: Resources
+    replicas: int = 1  # more than one: a cluster (distributed caches, jdbc-ping discovery)
     admin_ca_certificate: str = ""  # PEM; empty = the system's CAs
     log_level: str = ""  # KC_LOG_LEVEL; empty = Keycloak's default
 
@@ -102,6 +103,27 @@ class KeycloakSettings:
 
 
 @dataclass(frozen=True)
+class BruteForce:
+    """Keycloak's brute-force detection of the realm (temporary locks only: a permanent one needs an admin)."""
+
+    enabled: bool
+    max_login_failures: int
+    wait_increment_seconds: int
+    max_wait_seconds: int
+    failure_reset_seconds: int
+    quick_login_check_milliseconds: int
+    minimum_quick_login_wait_seconds: int
+
+    def realm_attributes(self) -> dict[str, Any]:
+        """As the admin API names them."""
+        return {"bruteForceProtected": self.enabled, "permanentLockout": False,
+                "failureFactor": self.max_login_failures, "waitIncrementSeconds": self.wait_increment_seconds,
+                "maxFailureWaitSeconds": self.max_wait_seconds, "maxDeltaTimeSeconds": self.failure_reset_seconds,
+                "quickLoginCheckMilliSeconds": self.quick_login_check_milliseconds,
+                "minimumQuickLoginWaitSeconds": self.minimum_quick_login_wait_seconds}
+
+
+@dataclass(frozen=True)
 class RealmSettings:
     name: str
     client_id: str
@@ -111,6 +133,7 @@ class RealmSettings:
     user_passwords: Mapping[str, str]  # given passwords; the rest are generated
     token_lifespan_seconds: int
     default_access: str  # all | pull | none: what every member of the group may do beyond the rules
+    brute_force: BruteForce
     teams: tuple[Team, ...] = ()
     repository_access: tuple[GroupRule, ...] = ()
     robots: tuple[Robot, ...] = ()
@@ -196,4 +219,5 @@ class Settings:
     realm: RealmSettings
     registry: RegistrySettings
     allow_volume_replacement: bool = False  # whether a change may replace (and so empty) a data volume
+    service_monitor: bool = False  # Prometheus Operator objects: metrics Services, ServiceMonitors, PrometheusRule
 

@@ -27,6 +27,7 @@ from .keys import (
 )
 from .model import (
     RESOURCE_PROFILES,
+    BruteForce,
     DatabaseSettings,
     Exposure,
     KeycloakSettings,
@@ -67,6 +68,8 @@ URL_FORM = "an http(s) base URL without path, e.g. https://auth.example.com"
 # Up to the last @: a password may hold unencoded / ? or #, and a base URL needs no @ anywhere.
 USERINFO = re.compile(r"^([^/]*//)?.*@")
 DEFAULT_ACCESS = tuple(DEFAULT_GRANTS)
+# Keycloak's sizing guide tests clusters up to a handful of pods; more is a typo more likely than a plan.
+KEYCLOAK_REPLICAS = (1, 10)
 
 
 class _Problems:
@@ -297,6 +300,23 @@ def _robots(problems: _Problems, value: list, taken: tuple[str, ...]) -> tuple[R
     return tuple(robots.values())
 
 
+def _brute_force(problems: _Problems, values: Mapping[str, Any]) -> BruteForce:
+    """Every duration positive (the quick check may be 0, off); a lock never longer than its cap."""
+    brute_force = BruteForce(
+        values["bruteForceProtection"],
+        *(_positive(problems, key, values[key]) for key in (
+            "bruteForceMaxLoginFailures", "bruteForceWaitIncrementSeconds", "bruteForceMaxWaitSeconds",
+            "bruteForceFailureResetSeconds")),
+        _within(problems, "bruteForceQuickLoginCheckMilliseconds", values["bruteForceQuickLoginCheckMilliseconds"],
+                (0, 60_000), "milliseconds"),
+        _positive(problems, "bruteForceMinimumQuickLoginWaitSeconds", values["bruteForceMinimumQuickLoginWaitSeconds"]))
+    for key, value in (("bruteForceWaitIncrementSeconds", brute_force.wait_increment_seconds),
+                       ("bruteForceMinimumQuickLoginWaitSeconds", brute_force.minimum_quick_login_wait_seconds)):
+        if value > brute_force.max_wait_seconds:
+            problems.add(key, value, f"at most bruteForceMaxWaitSeconds ({brute_force.max_wait_seconds})")
+    return brute_force
+
+
 def _ca_certificate(problems: _Problems, pem: str, admin_url: str) -> str:
     """A CA bundle is only meaningful for an https admin URL, and must hold at least one PEM certificate."""
     if not pem:
@@ -422,17 +442,20 @@ def parse_settings(raw: Mapping[str, str], secret_keys: frozenset[str] = frozens
                                   values["databaseStorageClass"], db_resources),
         keycloak=KeycloakSettings(values["keycloakVersion"], keycloak_exposure, admin_url,
                                   admin_username, admin_password, kc_resources,
+                                  _within(problems, "keycloakReplicas", values["keycloakReplicas"], KEYCLOAK_REPLICAS,
+                                          "pods"),
                                   _ca_certificate(problems, values["keycloakAdminCaCertificate"], admin_url),
                                   _log_level(problems, values["keycloakLogLevel"])),
         realm=RealmSettings(realm, client_id, group, values["restrictToGroup"], users,
                             _user_passwords(problems, values["userPasswords"], users),
                             _within(problems, "tokenLifespanSeconds", values["tokenLifespanSeconds"], TOKEN_LIFESPAN,
                                     "seconds"),
-                            default_access, teams, repository_access, robots),
+                            default_access, _brute_force(problems, values), teams, repository_access, robots),
         registry=RegistrySettings(values["registryVersion"], registry_exposure, replicas, storage,
                                   _quantity(problems, "registryStorageSize", values["registryStorageSize"]),
                                   values["registryStorageClass"], s3, values["ingressMaxBodySize"], reg_resources),
         allow_volume_replacement=values["allowVolumeReplacement"],
+        service_monitor=values["serviceMonitor"],
     )
     if problems.items:
         raise SettingsError(problems.items)

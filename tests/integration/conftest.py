@@ -46,6 +46,18 @@ def admin(local_env, env_json) -> KeycloakAdmin:
     return local_env.admin()
 
 
+@pytest.fixture(autouse=True)
+def forget_failed_logins(request):
+    """Tests send wrong passwords on purpose; brute-force detection would then lock the shared accounts for the
+    tests after them. Each test starts with no failure counted (as an administrator unlocks accounts)."""
+    yield
+    if "local_env" in request.fixturenames:
+        local_env = request.getfixturevalue("local_env")
+        if local_env.running():
+            local_env.admin().call("DELETE", f"/{local_env.settings.realm.name}/attack-detection/brute-force/users",
+                                   expect=(204,))
+
+
 @pytest.fixture
 def user(env_json) -> dict[str, str]:
     return env_json["users"][0]

@@ -186,7 +186,8 @@ def test_a_create_that_fails_after_the_post_leaves_no_client_behind_and_a_retry_
 def test_a_realm_create_that_fails_after_the_post_leaves_no_realm_and_a_retry_works(admin, monkeypatch, request):
     name = f"half-made-{request.node.name[-12:].strip('_')}".replace("_", "-")
     props = {"server_url": admin.base_url, "admin_username": admin.username, "admin_password": admin.password,
-             "realm": name, "display_name": "scratch", "enabled": True, "access_token_lifespan": 300}
+             "realm": name, "display_name": "scratch", "enabled": True, "access_token_lifespan": 300,
+             "brute_force": {}}
     try:
         with failing_after(monkeypatch, "GET", f"/{name}", after=("POST", "")):
             with pytest.raises(KeycloakApiError, match="injected fault"):

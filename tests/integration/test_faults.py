@@ -76,7 +76,7 @@ def pulled_digest(skopeo, registry: dict, tag: str) -> str:
     return json.loads(inspected)["Digest"]
 
 
-def test_keycloak_down_tokens_keep_working_and_logins_fail_fast_then_recover(kube, env_json, user):
+def test_keycloak_down_tokens_keep_working_and_logins_fail_fast_then_recover(local_env, kube, env_json, user):
     namespace = env_json["namespace"]
     token = token_for(env_json, user["username"], user["password"])
     scale(kube, namespace, "keycloak", 0)
@@ -90,7 +90,7 @@ def test_keycloak_down_tokens_keep_working_and_logins_fail_fast_then_recover(kub
             request_token(env_json, user["username"], user["password"])
         assert time.monotonic() - started < LOGIN_FAILS_WITHIN_SECONDS
     finally:
-        scale(kube, namespace, "keycloak", 1)
+        scale(kube, namespace, "keycloak", local_env.settings.keycloak.replicas)
     recovered = wait_until(lambda: keycloak_ready(env_json), RECOVERY_TIMEOUT, "Keycloak recovering")
     fresh = token_for(env_json, user["username"], user["password"])  # no registry restart needed
     assert all(registry_get(r, fresh).status_code == 200 for r in env_json["registries"]), recovered

@@ -59,7 +59,8 @@ def scratch_admin(admin):
 # ------------------------------------------------------------------------------------ realm (item 1)
 def test_realm_updates_leave_the_docker_flow_binding_alone(admin, connection, scratch_realm_name):
     provider, r = KeycloakRealmProvider(), scratch_realm_name
-    props = {**connection, "realm": r, "display_name": "Scratch", "enabled": True, "access_token_lifespan": 300}
+    props = {**connection, "realm": r, "display_name": "Scratch", "enabled": True, "access_token_lifespan": 300,
+             "brute_force": {"bruteForceProtected": True, "failureFactor": 30}}
     created = provider.create(props)
     assert created.id == r
     live = admin.call("GET", f"/{r}").json()
@@ -71,14 +72,18 @@ def test_realm_updates_leave_the_docker_flow_binding_alone(admin, connection, sc
     admin.call("PUT", f"/{r}", json={**admin.call("GET", f"/{r}").json(),
                                      "dockerAuthenticationFlow": "docker restricted"})
 
-    changed = {**props, "display_name": "Renamed", "access_token_lifespan": 600}
+    changed = {**props, "display_name": "Renamed", "access_token_lifespan": 600,
+               "brute_force": {"bruteForceProtected": True, "failureFactor": 5}}
     diff = provider.diff(r, created.outs, changed)
     assert diff.changes is True and diff.replaces == []
     updated = provider.update(r, created.outs, changed)
     live = admin.call("GET", f"/{r}").json()
-    assert (live["displayName"], live["accessTokenLifespan"]) == ("Renamed", 600)
+    assert (live["displayName"], live["accessTokenLifespan"], live["failureFactor"]) == ("Renamed", 600, 5)
     assert live["dockerAuthenticationFlow"] == "docker restricted"
     assert provider.diff(r, provider.read(r, updated.outs).outs, changed).changes is False
+    # brute-force detection switched off in the console: refresh shows it, and `up` turns it back on
+    admin.call("PUT", f"/{r}", json={**admin.call("GET", f"/{r}").json(), "bruteForceProtected": False})
+    assert provider.diff(r, provider.read(r, updated.outs).outs, changed).changes is True
 
     provider.delete(r, updated.outs)
     assert admin.call("GET", f"/{r}", expect=(200, 404)).status_code == 404
@@ -88,7 +93,8 @@ def test_realm_updates_leave_the_docker_flow_binding_alone(admin, connection, sc
 
 
 def test_an_existing_realm_is_never_taken_over(admin, connection, scratch_realm):
-    props = {**connection, "realm": scratch_realm, "display_name": "x", "enabled": True, "access_token_lifespan": 300}
+    props = {**connection, "realm": scratch_realm, "display_name": "x", "enabled": True, "access_token_lifespan": 300,
+             "brute_force": {}}
     with pytest.raises(RealmExistsError, match=f"realm {scratch_realm} already exists"):
         KeycloakRealmProvider().create(props)
     assert admin.call("GET", f"/{scratch_realm}").json()["realm"] == scratch_realm

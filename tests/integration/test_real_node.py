@@ -16,7 +16,6 @@ import requests
 
 from components.database import DATA_DIR
 from localenv import pods
-from localenv.node import NodeFiles
 from settings import other_registry_line
 from tests.integration.clients import registry_get, token_for
 from tests.integration.load import report
@@ -140,7 +139,7 @@ def test_the_database_lives_on_a_volume_the_provisioner_made(local_env, kube, en
     volume = kube.get(f"/api/v1/persistentvolumes/{claim['spec']['volumeName']}")
     assert volume["metadata"]["annotations"]["pv.kubernetes.io/provisioned-by"] == "rancher.io/local-path"
     host_path = Path((volume["spec"].get("hostPath") or volume["spec"].get("local"))["path"])
-    assert host_path.is_relative_to(NodeFiles(local_env.state_dir / "node").volumes)
+    assert host_path.is_relative_to(local_env.node_files.volumes)
     database = local_env.pods("database")[0]
     mount = next(m for m in database["spec"]["containers"][0]["volumeMounts"] if m["mountPath"] == DATA_DIR)
     data = host_path / mount.get("subPath", "")

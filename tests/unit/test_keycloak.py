@@ -6,6 +6,7 @@ from lib.kube import SecretRef
 from settings import RESOURCE_PROFILES, parse_settings
 from support.mock_program import VALID, container, run_program, stack_file_config
 
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 ENDPOINT = DatabaseEndpoint("mysql", "keycloak-db.registry.svc.cluster.local", 3306, "keycloak")
 
 
@@ -27,6 +28,29 @@ def test_env_has_one_variable_per_setting():
     assert "KC_PROXY_HEADERS" not in values
     assert "KC_LOG_LEVEL" not in values  # unset key, no variable: upgrading to a version with the key rolls no pod
     assert not any(name.startswith("KEYCLOAK_ADMIN") for name in names)  # gone in Keycloak 26
+
+
+def test_one_replica_keeps_its_caches_and_more_form_a_cluster_through_the_database(dev_run):
+    assert dict(keycloak_env(parse_settings(VALID).keycloak, ENDPOINT))["KC_CACHE"] == "local"
+    clustered = dict(keycloak_env(parse_settings({**VALID, "keycloakReplicas": "2"}).keycloak, ENDPOINT))
+    assert (clustered["KC_CACHE"], clustered["KC_CACHE_STACK"]) == ("ispn", "jdbc-ping")
+    assert dev_run.of_type("kubernetes:policy/v1:PodDisruptionBudget") == []
+    assert "topologySpreadConstraints" not in dev_run.one(DEPLOYMENT, "keycloak").inputs["spec"]["template"]["spec"]
+
+
+def test_a_cluster_rolls_one_pod_at_a_time_survives_a_drain_and_spreads_over_nodes():
+    config, secrets = stack_file_config("prod")
+    run = run_program(config, secrets)
+    assert parse_settings(config, secrets).keycloak.replicas == 2
+    spec = run.one(DEPLOYMENT, "keycloak").inputs["spec"]
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    assert spec["template"]["spec"]["topologySpreadConstraints"] == [{
+        "maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway",
+        "labelSelector": {"matchLabels": spec["selector"]["matchLabels"]}}]
+    assert {"name": "cluster", "containerPort": 7800} in container(run.one(DEPLOYMENT, "keycloak"))["ports"]
+    budget = run.one("kubernetes:policy/v1:PodDisruptionBudget", "keycloak").inputs["spec"]
+    assert budget == {"maxUnavailable": 1, "selector": {"matchLabels": spec["selector"]["matchLabels"]}}
 
 
 def test_behind_an_ingress_keycloak_trusts_forwarded_headers():

@@ -30,6 +30,11 @@ def test_the_program_names_the_member_gate_and_its_setting_as_the_jar_defines():
     assert java_constant("ROLE", factory) == keycloak_extension.MEMBER_GATE_ROLE
 
 
+def test_the_program_names_the_docker_password_authenticator_as_the_jar_defines():
+    factory = "login/DockerPasswordAuthenticatorFactory.java"
+    assert java_constant("PROVIDER_ID", factory) == keycloak_extension.DOCKER_PASSWORD_ID
+
+
 def test_the_extension_builds_against_the_keycloak_the_program_deploys():
     pom = (keycloak_extension.SOURCE_DIR / "pom.xml").read_text()
     assert re.search(r"<keycloak.version>([^<]+)</keycloak.version>", pom).group(1) == KEYCLOAK_VERSION
@@ -41,7 +46,8 @@ def test_the_committed_jar_registers_the_mapper_with_keycloak():
         assert services == ["dev.keycloakregistry.access.RepositoryAccessMapper"]
         assert "dev/keycloakregistry/access/AccessPolicy.class" in jar.namelist()
         authenticators = jar.read("META-INF/services/org.keycloak.authentication.AuthenticatorFactory").decode().split()
-        assert authenticators == ["dev.keycloakregistry.login.MemberGateAuthenticatorFactory"]
+        assert authenticators == ["dev.keycloakregistry.login.MemberGateAuthenticatorFactory",
+                                  "dev.keycloakregistry.login.DockerPasswordAuthenticatorFactory"]
 
 
 def test_keycloak_mounts_the_jar_from_a_config_map_and_rolls_when_it_changes(dev_run):

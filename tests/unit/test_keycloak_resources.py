@@ -26,14 +26,15 @@ from tests.tls import https_json_server
 NOWHERE = "http://127.0.0.1:9"  # discard port: nothing answers
 CONNECTION = {"server_url": NOWHERE, "admin_username": "admin", "admin_password": "pw"}
 REALM = {**CONNECTION, "realm": "registry", "display_name": "Container registry", "enabled": True,
-         "access_token_lifespan": 300}
+         "access_token_lifespan": 300, "brute_force": {"bruteForceProtected": True, "failureFactor": 30}}
 PASSWORD = {**CONNECTION, "realm": "registry", "user_id": "uuid", "password": "first"}
 ADMIN = {"server_url": NOWHERE, "username": "admin", "password": "pw", "wait_seconds": 180}
 
 
 def test_the_realm_body_holds_only_the_attributes_the_program_owns():
     assert realm_attributes({**REALM, "access_token_lifespan": 300.0}) == {
-        "realm": "registry", "enabled": True, "displayName": "Container registry", "accessTokenLifespan": 300}
+        "realm": "registry", "enabled": True, "displayName": "Container registry", "accessTokenLifespan": 300,
+        "bruteForceProtected": True, "failureFactor": 30}
 
 
 def test_realm_settings_update_in_place_and_a_new_name_replaces():
@@ -41,6 +42,8 @@ def test_realm_settings_update_in_place_and_a_new_name_replaces():
     assert provider.diff("registry", REALM, {**REALM, "access_token_lifespan": 300.0}).changes is False
     assert provider.diff("registry", REALM, {**REALM, "access_token_lifespan": 600}).replaces == []
     assert provider.diff("registry", REALM, {**REALM, "admin_password": "rotated"}).changes is True
+    unlocked = provider.diff("registry", REALM, {**REALM, "brute_force": {**REALM["brute_force"], "failureFactor": 5}})
+    assert unlocked.changes is True and unlocked.replaces == []
     renamed = provider.diff("registry", REALM, {**REALM, "realm": "other"})
     assert renamed.replaces == ["realm"] and renamed.delete_before_replace is False
 

@@ -74,6 +74,8 @@ def test_outputs(dev_run: Run):
     assert out["tokenIssuer"] == "http://localhost:30080/realms/registry"
     assert out["usernames"] == ["developer", "ci-bot"]
     assert out["dockerLoginCommand"] == "docker login localhost:30500"
+    assert [rule["alert"] for rule in out["alertRules"]["groups"][0]["rules"]] == [
+        "RegistryTokenFailures", "RegistryServerErrors", "KeycloakClusterSplit", "RegistryStorageErrors"]
     assert set(out["userPasswords"]) == {"developer", "ci-bot"}
 
 

@@ -2,7 +2,7 @@ import json
 
 import support.mock_program as harness
 from components.realm import flow_alias
-from lib.keycloak_extension import MEMBER_GATE_ID
+from lib.keycloak_extension import DOCKER_PASSWORD_ID, MEMBER_GATE_ID
 from providers.keycloak_resources import realm_update
 from settings import parse_settings
 from support.mock_program import VALID, is_secret, run_program, stack_file_config
@@ -31,6 +31,11 @@ def test_realm_group_role_and_users(dev_run):
     realm = dev_run.one(DYNAMIC, "realm-realm").inputs
     assert realm["realm"] == "registry" and realm["enabled"] is True
     assert realm["access_token_lifespan"] == 300
+    # Pulumi.yaml's defaults: on, 30 wrong passwords lock for 60 s, at most 15 min; never a permanent lock
+    assert {key: realm["brute_force"][key] for key in ("bruteForceProtected", "permanentLockout", "failureFactor",
+                                                        "waitIncrementSeconds", "maxFailureWaitSeconds")} == {
+        "bruteForceProtected": True, "permanentLockout": False, "failureFactor": 30, "waitIncrementSeconds": 60,
+        "maxFailureWaitSeconds": 900}
     assert dev_run.one("keycloak:index/group:Group").inputs["name"] == "registry-users"
     assert dev_run.one("keycloak:index/role:Role").inputs["name"] == "registry-users-access"
     users = {u.inputs["username"]: u.inputs for u in dev_run.of_type(USER)}
@@ -50,9 +55,10 @@ def test_the_realm_is_not_the_bridged_resource_whose_updates_unbind_the_docker_f
 def test_a_realm_update_changes_only_the_attributes_the_program_owns():
     live = {"realm": "registry", "enabled": False, "displayName": "old", "accessTokenLifespan": 60,
             "dockerAuthenticationFlow": "docker auth registry-users", "browserFlow": "browser", "sslRequired": "all"}
-    props = {"realm": "registry", "enabled": True, "display_name": "Container registry", "access_token_lifespan": 300.0}
+    props = {"realm": "registry", "enabled": True, "display_name": "Container registry", "access_token_lifespan": 300.0,
+             "brute_force": {"bruteForceProtected": True}}
     assert realm_update(live, props) == {**live, "enabled": True, "displayName": "Container registry",
-                                         "accessTokenLifespan": 300}
+                                         "accessTokenLifespan": 300, "bruteForceProtected": True}
 
 
 def test_given_passwords_are_used_instead_of_generated_ones():
@@ -127,7 +133,7 @@ def test_docker_flow_admits_only_holders_of_the_group_role_through_a_gate_that_f
     assert dev_run.one("keycloak:authentication/flow:Flow").inputs["alias"] == alias
     executions = dev_run.of_type("keycloak:authentication/execution:Execution")
     assert [(e.inputs["authenticator"], e.inputs["requirement"], e.inputs["parentFlowAlias"]) for e in executions] == [
-        ("docker-http-basic-authenticator", "REQUIRED", alias), (MEMBER_GATE_ID, "REQUIRED", alias)]
+        (DOCKER_PASSWORD_ID, "REQUIRED", alias), (MEMBER_GATE_ID, "REQUIRED", alias)]
     assert dev_run.of_type("keycloak:authentication/subflow:Subflow") == []
     config = dev_run.one("keycloak:authentication/executionConfig:ExecutionConfig")
     assert config.inputs["config"] == {"role": "registry-users-access"}
@@ -146,11 +152,17 @@ def test_the_restricted_flow_is_bound_only_once_complete(dev_run):
     assert {part.urn for part in flow_parts} <= waits_for(dev_run, binding)
 
 
-def test_restriction_can_be_turned_off():
+def test_restriction_can_be_turned_off_and_failed_docker_logins_still_count_towards_a_lock():
+    """Unrestricted, the flow keeps the extension's password login: Keycloak's own docker flow files its logins
+    where brute-force detection never counts them."""
     config, secrets = stack_file_config("dev")
     run = run_program({**config, "restrictToGroup": "false"}, secrets)
-    assert run.of_type("keycloak:authentication/flow:Flow") == []
-    assert run.of_type("keycloak:authentication/bindings:Bindings") == []
+    alias = run.one("keycloak:authentication/flow:Flow").inputs["alias"]
+    executions = run.of_type("keycloak:authentication/execution:Execution")
+    assert [(e.inputs["authenticator"], e.inputs["parentFlowAlias"]) for e in executions] == [
+        (DOCKER_PASSWORD_ID, alias)]
+    assert run.of_type("keycloak:authentication/executionConfig:ExecutionConfig") == []
+    assert run.one("keycloak:authentication/bindings:Bindings").inputs["dockerAuthenticationFlow"] == alias
 
 
 def test_docker_client_inputs(dev_run):

@@ -1,7 +1,7 @@
 import yaml
 
-from components.registry import PRE_STOP_SECONDS, registry_config, registry_env, render_config, token_auth
-from lib.kube import REGISTRY, labels
+from components.registry import registry_config, registry_env, render_config, token_auth
+from lib.kube import PRE_STOP_SECONDS, REGISTRY, labels
 from settings import parse_settings
 from support.keys import certificate_b64
 from support.mock_program import VALID, container, run_program, stack_file_config

@@ -123,6 +123,16 @@ INVALID = [
     ({"tokenLifespanSeconds": "-5"}, "tokenLifespanSeconds = -5: expected between 60 and 3600 seconds"),
     ({"tokenLifespanSeconds": str(10**12)}, f"tokenLifespanSeconds = {10**12}: expected between 60 and 3600 seconds"),
     ({"tokenLifespanSeconds": "59"}, "tokenLifespanSeconds = 59: expected between 60 and 3600 seconds"),
+    ({"keycloakReplicas": "0"}, "keycloakReplicas = 0: expected between 1 and 10 pods"),
+    ({"bruteForceMaxLoginFailures": "0"}, "bruteForceMaxLoginFailures = 0: expected a positive whole number"),
+    ({"bruteForceProtection": "yes"}, "bruteForceProtection = \"yes\": expected true or false"),
+    ({"bruteForceWaitIncrementSeconds": "1000"},
+     "bruteForceWaitIncrementSeconds = 1000: expected at most bruteForceMaxWaitSeconds (900)"),
+    ({"bruteForceMinimumQuickLoginWaitSeconds": "901"},
+     "bruteForceMinimumQuickLoginWaitSeconds = 901: expected at most bruteForceMaxWaitSeconds (900)"),
+    ({"bruteForceQuickLoginCheckMilliseconds": "-1"},
+     "bruteForceQuickLoginCheckMilliseconds = -1: expected between 0 and 60000 milliseconds"),
+    ({"bruteForceFailureResetSeconds": "-3"}, "bruteForceFailureResetSeconds = -3: expected a positive whole number"),
     ({"keycloakPublicUrl": "https://auth.example.com:99999"}, "keycloakPublicUrl = \"https://auth.example.com:99999\": "
      "expected an http(s) base URL without path, e.g. https://auth.example.com; a port between 1 and 65535"),
     ({"registryPublicUrl": "https://registry.example.com:0"}, "expected an http(s) base URL without path, e.g. "
