@@ -54,9 +54,11 @@ def test_promql_gives_registry_requests_by_status_code_and_keycloak_logins(local
     registry = next(r for r in env_json["registries"] if r["line"] == local_env.settings.registry.line)
     successes_before = value(env_json, logins + ',error=""})')
     failures_before = value(env_json, logins + ',error!=""})')
-    ok_before = value(env_json, 'sum(registry_http_requests_total{component="registry",code="200"})')
+    requests_with = 'sum(registry_http_requests_total{{component="registry",code="{}"}})'.format
+    ok_before, challenged_before = value(env_json, requests_with(200)), value(env_json, requests_with(401))
 
     for _ in range(LOGINS):
+        assert registry_get(registry, None).status_code == 401  # the challenge every docker client starts with
         token = token_for(env_json, user["username"], user["password"])
         assert registry_get(registry, token).status_code == 200
     assert request_token(env_json, user["username"], "not-the-password").status_code == 401
@@ -64,7 +66,8 @@ def test_promql_gives_registry_requests_by_status_code_and_keycloak_logins(local
     wait_for("the new logins and requests scraped", lambda: (
         value(env_json, logins + ',error=""})') >= successes_before + LOGINS and
         value(env_json, logins + ',error!=""})') >= failures_before + 1 and
-        value(env_json, 'sum(registry_http_requests_total{component="registry",code="200"})') >= ok_before + LOGINS),
+        value(env_json, requests_with(200)) >= ok_before + LOGINS and
+        value(env_json, requests_with(401)) >= challenged_before + LOGINS),
         env_json)
     by_code = {r["metric"]["code"]: float(r["value"][1]) for r in query(
         env_json, 'sum by (code) (registry_http_requests_total{component="registry"})')}
