@@ -317,12 +317,10 @@ class Node:
 
 
 def pod_cgroup_dirs() -> list[Path]:
-    """Every pod cgroup directory in every v1 hierarchy (and the unified one), deepest first."""
-    found = []
-    for hierarchy in CGROUP_ROOT.iterdir():
-        top = hierarchy / POD_CGROUP
-        if top.is_dir():
-            found += [p for p in top.rglob("*") if p.is_dir()] + [top]
+    """Every pod cgroup directory in every v1 hierarchy (and the unified one), deepest first. os.walk passes over a
+    directory that vanishes while it looks (a container exiting); Path.rglob raised, failing `localenv down`."""
+    found = [Path(directory) for hierarchy in CGROUP_ROOT.iterdir()
+             for directory, _, _ in os.walk(hierarchy / POD_CGROUP)]
     return sorted(found, key=lambda p: len(p.parts), reverse=True)
 
 

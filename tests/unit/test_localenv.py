@@ -3,6 +3,7 @@ registry copies made from the stack's own Deployment."""
 
 import re
 
+import localenv.node as node
 from localenv.cluster import ClusterFiles, server_commands
 from localenv.environment import OTHER_LINE_NAME, line_of, node_port_service, registry_copy
 from localenv.node import (
@@ -95,3 +96,21 @@ def test_the_local_stack_never_writes_the_committed_stack_file(tmp_path):
         assert argv[argv.index("--config-file") + 1] == str(tmp_path / "stack" / "Pulumi.local.yaml")
         assert argv[argv.index("--stack") + 1] == "local"
     assert "--config-file" not in stack.command(["stack", "output", "--json"])
+
+
+def test_pod_cgroups_are_listed_deepest_first_and_a_directory_gone_mid_walk_is_passed_over(tmp_path, monkeypatch):
+    for path in ("memory/kubepods/burstable/pod1/c1", "freezer/kubepods/pod2", "cpu"):
+        (tmp_path / path).mkdir(parents=True)
+    monkeypatch.setattr(node, "CGROUP_ROOT", tmp_path)
+    real_walk = node.os.walk
+
+    def walk_losing_a_container(top):  # the container exits between listing pod1 and entering c1
+        for entry in real_walk(top):
+            if entry[0].endswith("pod1"):
+                (tmp_path / "memory/kubepods/burstable/pod1/c1").rmdir()
+            yield entry
+    monkeypatch.setattr(node.os, "walk", walk_losing_a_container)
+    found = [str(p.relative_to(tmp_path)) for p in node.pod_cgroup_dirs()]
+    assert found[0] == "memory/kubepods/burstable/pod1" and set(found) == {
+        "memory/kubepods/burstable/pod1", "memory/kubepods/burstable", "memory/kubepods", "freezer/kubepods/pod2",
+        "freezer/kubepods"}
