@@ -60,7 +60,7 @@ def keycloak_env(kc: KeycloakSettings, db: DatabaseEndpoint,
         # A login in progress must not refuse the same account's other logins: `docker compose pull` and CI log in
         # in parallel (keycloak#34302). Failures still count and lock; only the in-flight block goes.
         ("KC_SPI_BRUTE_FORCE_PROTECTOR__DEFAULT_BRUTE_FORCE_DETECTOR__ALLOW_CONCURRENT_REQUESTS", "true"),
-        *cache_env(kc.replicas),
+        *cache_env(kc),
         ("KC_BOOTSTRAP_ADMIN_USERNAME", kube.SecretRef(ADMIN_SECRET, "username")),
         ("KC_BOOTSTRAP_ADMIN_PASSWORD", kube.SecretRef(ADMIN_SECRET, "password")),
     ]
@@ -71,10 +71,10 @@ def keycloak_env(kc: KeycloakSettings, db: DatabaseEndpoint,
     return env
 
 
-def cache_env(replicas: int) -> list[tuple[str, kube.EnvValue]]:
+def cache_env(kc: KeycloakSettings) -> list[tuple[str, kube.EnvValue]]:
     """One replica keeps its caches to itself. More form one cluster: Infinispan over JGroups' jdbc-ping stack, which
     finds the other pods through a table in Keycloak's own database (no headless Service, no API permission)."""
-    if replicas == 1:
+    if not kc.clustered:
         return [("KC_CACHE", "local")]
     return [("KC_CACHE", "ispn"), ("KC_CACHE_STACK", "jdbc-ping")]
 
@@ -132,7 +132,7 @@ class Keycloak(pulumi.ComponentResource):
                         max_surge=1, max_unavailable=0)),
                 selector=kube.selector(kube.KEYCLOAK),
                 template=kube.pod_template(kube.KEYCLOAK, USER_ID, volumes=[keycloak_extension.extension_volume()],
-                                           spread=kc.replicas > 1,
+                                           spread=kc.clustered,
                                            annotations={**kube.scrape_annotations(listen.management_port),
                                                         "checksum/extension": keycloak_extension.jar_sha256()},
                                            containers=[k8s.core.v1.ContainerArgs(
@@ -143,7 +143,7 @@ class Keycloak(pulumi.ComponentResource):
                     ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=listen.http_port),
                            k8s.core.v1.ContainerPortArgs(name="management", container_port=listen.management_port),
                            *([k8s.core.v1.ContainerPortArgs(name="cluster", container_port=listen.cluster_port)]
-                             if kc.replicas > 1 else [])],
+                             if kc.clustered else [])],
                     resources=kube.resources(kc.resources),
                     security_context=kube.container_security(),
                     volume_mounts=[keycloak_extension.extension_mount(f"{HOME}/providers")],
@@ -160,7 +160,7 @@ class Keycloak(pulumi.ComponentResource):
         self.disruption_budget = k8s.policy.v1.PodDisruptionBudget(
             NAME, metadata=kube.metadata(NAME, ns, kube.KEYCLOAK),
             spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(max_unavailable=1, selector=kube.selector(kube.KEYCLOAK)),
-            opts=child) if kc.replicas > 1 else None
+            opts=child) if kc.clustered else None
         self.service = kube.service(NAME, ns, kube.KEYCLOAK, SERVICE_PORT, listen.http_port, kc.exposure, self)
         self.ingress = kube.ingress(NAME, ns, kube.KEYCLOAK, NAME, SERVICE_PORT, kc.exposure, self)
 

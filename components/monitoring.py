@@ -28,8 +28,8 @@ class ScrapeTarget:
 
 SCRAPE_TARGETS = (ScrapeTarget(kube.KEYCLOAK, keycloak.Listen().management_port),
                   ScrapeTarget(kube.REGISTRY, registry.DEBUG_PORT))
-# The registry handlers that read or write the storage driver; a 5xx there is the driver failing (auth is a 401).
 CLUSTER_SIZE = 'vendor_cluster_size{cache_manager="keycloak"}'  # the members each Keycloak pod sees
+# The registry handlers that read or write the storage driver; a 5xx there is the driver failing (auth is a 401).
 STORAGE_HANDLERS = "blob|blob_upload|blob_upload_chunk|manifest|tags|catalog"
 
 

@@ -98,6 +98,11 @@ class KeycloakSettings:
         return f"{KEYCLOAK_IMAGE}:{self.version}"
 
     @property
+    def clustered(self) -> bool:
+        """More than one replica: distributed caches, a disruption budget, a spread over nodes."""
+        return self.replicas > 1
+
+    @property
     def public_url(self) -> str:
         return self.exposure.public_url
 
