@@ -1,5 +1,5 @@
 """Keycloak's database: credentials Secret, storage, a one-replica StatefulSet, its headless Service and
-a NetworkPolicy that lets only Keycloak in."""
+a NetworkPolicy that lets only Keycloak (and the backup jobs, components/backup.py) in."""
 
 from __future__ import annotations
 
@@ -136,14 +136,15 @@ class Database(pulumi.ComponentResource):
         )
 
         k8s.networking.v1.NetworkPolicy(
-            f"{NAME}-only-keycloak",
-            metadata=kube.metadata(f"{NAME}-only-keycloak", ns, kube.DATABASE),
+            f"{NAME}-clients",
+            metadata=kube.metadata(f"{NAME}-clients", ns, kube.DATABASE),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=kube.labels(kube.DATABASE)),
                 policy_types=["Ingress"],
                 ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                     from_=[k8s.networking.v1.NetworkPolicyPeerArgs(
-                        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=kube.labels(kube.KEYCLOAK)))],
+                        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=kube.labels(component)))
+                        for component in (kube.KEYCLOAK, kube.DATABASE_BACKUP)],
                     ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=db.port, protocol="TCP")],
                 )],
             ),

@@ -1,5 +1,5 @@
-"""The whole system as one graph: namespace → database → Keycloak → (readiness gate) → Keycloak provider →
-realm, users, docker-v2 client → signing-certificate Secret → registry."""
+"""The whole system as one graph: namespace → database (→ its backups) → Keycloak → (readiness gate) →
+Keycloak provider → realm, users, docker-v2 client → signing-certificate Secret → registry → its garbage collection."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from providers.storage_guard import DestroyLock, StorageGuard
 from settings import Settings
 
 from . import database
+from .backup import DatabaseBackups
 from .database import Database, DatabaseEndpoint
+from .garbage_collection import GarbageCollection
 from .keycloak import Keycloak
 from .monitoring import Monitoring, alert_rules
 from .realm import RealmConfiguration
@@ -57,6 +59,9 @@ class Platform(pulumi.ComponentResource):
         ns = namespace.metadata.name
 
         db = Database("database", settings.database, ns, protect_data=not settings.allow_volume_replacement, opts=child)
+        backups = [DatabaseBackups("database-backups", settings.database, settings.namespace, ns, db,
+                                   protect_data=not settings.allow_volume_replacement, opts=child)
+                   ] if settings.database.backup else []
         endpoint = DatabaseEndpoint(settings.database.engine, database.service_host(settings.namespace),
                                     settings.database.port, settings.database.name)
         server = Keycloak("keycloak", settings.keycloak, endpoint, db, ns, opts=child)
@@ -104,8 +109,11 @@ class Platform(pulumi.ComponentResource):
                                       opts=child)
         registry = Registry("registry", settings, ns, signing, opts=pulumi.ResourceOptions.merge(
             child, pulumi.ResourceOptions(depends_on=[realm.client, signing])))
+        if settings.registry.garbage_collection:
+            GarbageCollection("garbage-collection", settings.registry, settings.namespace, ns,
+                              opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[registry])))
         DestroyLock("destroy-lock", protect=not settings.allow_volume_replacement,
-                    depends_on=[namespace, db, server, admin, provider, realm, signing, registry],
+                    depends_on=[namespace, db, *backups, server, admin, provider, realm, signing, registry],
                     opts=pulumi.ResourceOptions(parent=self))
 
         self.outputs.update({

@@ -14,6 +14,7 @@ from settings import PROJECT, Exposure, Resources
 APP = "keycloak-registry"
 # Component names: the selector label of each workload.
 DATABASE, KEYCLOAK, REGISTRY = "database", "keycloak", "registry"
+DATABASE_BACKUP = "database-backup"  # the backup and restore jobs' pods
 
 
 def labels(component: str) -> dict[str, str]:
@@ -70,16 +71,17 @@ def pod_template(component: str, user_id: int, containers: list[k8s.core.v1.Cont
                  volumes: Optional[list[k8s.core.v1.VolumeArgs]] = None,
                  annotations: Optional[Mapping[str, pulumi.Input[str]]] = None,
                  affinity: Optional[k8s.core.v1.AffinityArgs] = None,
-                 spread: bool = False) -> k8s.core.v1.PodTemplateSpecArgs:
+                 spread: bool = False, **pod_spec) -> k8s.core.v1.PodTemplateSpecArgs:
     """The pod every workload runs: selector labels, the hardened pod security context, its containers; with
-    ``spread``, replicas on different nodes where the cluster has them (soft: a one-node cluster still runs all)."""
+    ``spread``, replicas on different nodes where the cluster has them (soft: a one-node cluster still runs all).
+    ``pod_spec``: further PodSpecArgs fields (a job's restart policy, service account)."""
     spread_over_nodes = [k8s.core.v1.TopologySpreadConstraintArgs(
         max_skew=1, topology_key="kubernetes.io/hostname", when_unsatisfiable="ScheduleAnyway",
         label_selector=selector(component))] if spread else None
     return k8s.core.v1.PodTemplateSpecArgs(
         metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels(component), annotations=annotations),
         spec=k8s.core.v1.PodSpecArgs(security_context=pod_security(user_id), containers=containers, volumes=volumes,
-                                     affinity=affinity, topology_spread_constraints=spread_over_nodes),
+                                     affinity=affinity, topology_spread_constraints=spread_over_nodes, **pod_spec),
     )
 
 

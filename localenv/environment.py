@@ -23,6 +23,7 @@ import yaml
 
 from components.registry import CONFIG_SECRET, HTTP_PORT
 from lib import kube
+from lib.database_restore import Restore, command_runner
 from lib.keycloak_admin import KeycloakAdmin
 from settings import Settings, other_registry_line, parse_settings, registry_line, stack_file_values
 
@@ -230,6 +231,16 @@ class LocalEnvironment:
         state = state or self._load()
         return LocalStack(self.state_dir, Path(state["tools"]["ENGINE_BIN_DIR"]),
                           self.state_dir / "cluster" / "kubeconfig")
+
+    def database_restore(self) -> Restore:
+        """lib.database_restore's steps against this environment: its engine and stack, its node's kubectl."""
+        stack, tools = self.stack(), self._load()["tools"]
+
+        def pulumi(args, stdin=None) -> subprocess.CompletedProcess:
+            return subprocess.run(stack.command(args), cwd=ROOT, env=stack.environment(), input=stdin,
+                                  capture_output=True, text=True)
+        kubectl = [str(Path(tools["NODE_BIN_DIR"]) / "kubectl"), "--kubeconfig", str(stack.kubeconfig)]
+        return Restore(pulumi, command_runner(kubectl))
 
     def kube(self) -> KubeApi:
         state = self._load()

@@ -18,7 +18,7 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, Resou
 
 from settings import PROJECT, Settings
 
-DATABASE_CLAIM, REGISTRY_CLAIM = "keycloak-db-data", "registry-data"
+DATABASE_CLAIM, REGISTRY_CLAIM, BACKUP_CLAIM = "keycloak-db-data", "registry-data", "keycloak-db-backups"
 # Each guarded key and what changing it does to the data.
 CONSEQUENCES = {
     "namespace": f"moves everything to a new namespace, deleting the old one with the claims {DATABASE_CLAIM} and "
@@ -26,6 +26,7 @@ CONSEQUENCES = {
     "databaseEngine": f"starts another database server on the claim {DATABASE_CLAIM}, which cannot read the data "
                       "there: Keycloak would start on an empty database",
     "databaseStorageClass": f"replaces the claim {DATABASE_CLAIM}: the database (realm, users, keys) is deleted",
+    "databaseBackupStorageClass": f"replaces the claim {BACKUP_CLAIM}: every database backup on it is deleted",
     "registryStorage": f"removes the claim {REGISTRY_CLAIM}: every image stored on it is deleted",
     "registryStorageClass": f"replaces the claim {REGISTRY_CLAIM}: every image stored on it is deleted",
 }
@@ -38,7 +39,9 @@ def guarded_values(settings: Settings) -> dict[str, str]:
     """The configuration the data on the claims depends on."""
     filesystem = settings.registry.storage == "filesystem"
     return {"namespace": settings.namespace, "databaseEngine": settings.database.engine,
-            "databaseStorageClass": settings.database.storage_class, "registryStorage": settings.registry.storage,
+            "databaseStorageClass": settings.database.storage_class,
+            "databaseBackupStorageClass": settings.database.backup.storage_class if settings.database.backup else "",
+            "registryStorage": settings.registry.storage,
             "registryStorageClass": settings.registry.storage_class if filesystem else ""}
 
 

@@ -36,6 +36,7 @@ from .keys import (
 from .model import (
     RESOURCE_PROFILES,
     BruteForce,
+    DatabaseBackup,
     DatabaseSettings,
     Exposure,
     KeycloakSettings,
@@ -53,7 +54,8 @@ __all__ = [
     "DEFAULT_GRANTS", "EVERYTHING", "KEYCLOAK_IMAGE", "KEYCLOAK_VERSION", "KEYS_BY_NAME", "MIN_PASSWORD_LENGTH",
     "PROJECT",
     "REGISTRY_IMAGE", "REGISTRY_LEGACY_VERSION", "REGISTRY_VERSION", "REMOVED_KEYS", "RESOURCE_PROFILES",
-    "SUPPORTED_DATABASE_LINES", "TOKEN_LIFESPAN", "ConfigKey", "DatabaseSettings", "Exposure", "GroupRule",
+    "SUPPORTED_DATABASE_LINES", "TOKEN_LIFESPAN", "ConfigKey", "DatabaseBackup", "DatabaseSettings", "Exposure",
+    "GroupRule",
     "KeycloakSettings", "RealmSettings", "RegistrySettings", "RepositoryGrant", "Resources", "Robot", "S3Storage",
     "Settings", "SettingsError", "Team", "load_settings", "other_registry_line", "registry_line", "parse_settings",
     "settings_from_pulumi", "stack_file_values",

@@ -66,6 +66,16 @@ class Exposure:
 
 
 @dataclass(frozen=True)
+class DatabaseBackup:
+    """Scheduled dumps to a volume of their own, the newest ``retention`` kept."""
+
+    schedule: str  # cron, UTC
+    retention: int
+    storage_size: str
+    storage_class: str
+
+
+@dataclass(frozen=True)
 class DatabaseSettings:
     engine: str
     version: str
@@ -75,6 +85,7 @@ class DatabaseSettings:
     name: str = "keycloak"
     user: str = "keycloak"
     port: int = 3306
+    backup: Optional[DatabaseBackup] = None  # None: no backups
 
     @property
     def image(self) -> str:
@@ -196,6 +207,8 @@ class RegistrySettings:
     s3: Optional[S3Storage]
     ingress_max_body_size: str
     resources: Resources
+    garbage_collection: str = ""  # cron schedule of the maintenance CronJob (UTC); empty = never
+    kubectl_image: str = ""  # sh and kubectl, for that CronJob
 
     @property
     def image(self) -> str:

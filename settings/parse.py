@@ -28,6 +28,7 @@ from .keys import (
 from .model import (
     RESOURCE_PROFILES,
     BruteForce,
+    DatabaseBackup,
     DatabaseSettings,
     Exposure,
     KeycloakSettings,
@@ -70,6 +71,7 @@ USERINFO = re.compile(r"^([^/]*//)?.*@")
 DEFAULT_ACCESS = tuple(DEFAULT_GRANTS)
 # Keycloak's sizing guide tests clusters up to a handful of pods; more is a typo more likely than a plan.
 KEYCLOAK_REPLICAS = (1, 10)
+BACKUP_RETENTION = (1, 366)
 
 
 class _Problems:
@@ -174,6 +176,42 @@ def _log_level(problems: _Problems, value: str) -> str:
 def _choice(problems: _Problems, key: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         problems.add(key, value, "one of " + ", ".join(choices))
+    return value
+
+
+CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+# minute, hour, day of month, month, day of week: bounds, and the names the field also takes
+CRON_FIELDS = (((0, 59), ()), ((0, 23), ()), ((1, 31), ()),
+               ((1, 12), ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")),
+               ((0, 7), ("sun", "mon", "tue", "wed", "thu", "fri", "sat")))
+CRON_ITEM = re.compile(r"^(\*|[0-9a-z]+(?:-[0-9a-z]+)?)(?:/([0-9]+))?$")
+
+
+def _cron_field(text: str, bounds: tuple[int, int], names: tuple[str, ...]) -> bool:
+    """One field of a 5-field schedule: comma-separated *, N, N-M or names, each with an optional /step."""
+    def number(token: str) -> Optional[int]:
+        if token in names:
+            return names.index(token) + bounds[0]
+        return int(token) if token.isdigit() and bounds[0] <= int(token) <= bounds[1] else None
+
+    for item in text.lower().split(","):
+        match = CRON_ITEM.match(item)
+        if not match or (match.group(2) is not None and int(match.group(2)) == 0):
+            return False
+        if match.group(1) != "*":
+            ends = [number(token) for token in match.group(1).split("-")]
+            if None in ends or ends[0] > ends[-1]:
+                return False
+    return True
+
+
+def _schedule(problems: _Problems, key: str, value: str) -> str:
+    """A CronJob schedule (empty: none), checked here so a typo is not a CronJob the API server refuses mid-update."""
+    fields = value.split()
+    if value and not (value in CRON_MACROS or (len(fields) == 5 and all(
+            _cron_field(field, *spec) for field, spec in zip(fields, CRON_FIELDS)))):
+        problems.add(key, value, "a cron schedule of five fields (minute hour day-of-month month day-of-week, "
+                                 "e.g. \"0 3 * * 0\") or @daily/@weekly/@monthly, or empty for never")
     return value
 
 
@@ -423,8 +461,18 @@ def parse_settings(raw: Mapping[str, str], secret_keys: frozenset[str] = frozens
         s3 = S3Storage(values["s3Bucket"], values["s3Region"],
                        _url(problems, "s3Endpoint", values["s3Endpoint"], required=False),
                        values["s3AccessKey"], values["s3SecretKey"])
+    if values["registryGarbageCollection"] and not values["kubectlImage"]:
+        problems.add("kubectlImage", "", "an image with sh and kubectl when registryGarbageCollection is set")
     if not BODY_SIZE.match(values["ingressMaxBodySize"]):
         problems.add("ingressMaxBodySize", values["ingressMaxBodySize"], "an nginx size such as 0, 512m or 2g")
+
+    backup = None
+    if _schedule(problems, "databaseBackupSchedule", values["databaseBackupSchedule"]):
+        backup = DatabaseBackup(values["databaseBackupSchedule"],
+                                _within(problems, "databaseBackupRetention", values["databaseBackupRetention"],
+                                        BACKUP_RETENTION, "dumps"),
+                                _quantity(problems, "databaseBackupStorageSize", values["databaseBackupStorageSize"]),
+                                values["databaseBackupStorageClass"])
 
     keycloak_exposure = _exposure(problems, "keycloak", values)
     admin_url = (_url(problems, "keycloakAdminUrl", values["keycloakAdminUrl"], required=False)
@@ -439,7 +487,7 @@ def parse_settings(raw: Mapping[str, str], secret_keys: frozenset[str] = frozens
         render_dir=values["kubernetesRenderDir"],
         database=DatabaseSettings(engine, db_version,
                                   _quantity(problems, "databaseStorageSize", values["databaseStorageSize"]),
-                                  values["databaseStorageClass"], db_resources),
+                                  values["databaseStorageClass"], db_resources, backup=backup),
         keycloak=KeycloakSettings(values["keycloakVersion"], keycloak_exposure, admin_url,
                                   admin_username, admin_password, kc_resources,
                                   _within(problems, "keycloakReplicas", values["keycloakReplicas"], KEYCLOAK_REPLICAS,
@@ -453,7 +501,9 @@ def parse_settings(raw: Mapping[str, str], secret_keys: frozenset[str] = frozens
                             default_access, _brute_force(problems, values), teams, repository_access, robots),
         registry=RegistrySettings(values["registryVersion"], registry_exposure, replicas, storage,
                                   _quantity(problems, "registryStorageSize", values["registryStorageSize"]),
-                                  values["registryStorageClass"], s3, values["ingressMaxBodySize"], reg_resources),
+                                  values["registryStorageClass"], s3, values["ingressMaxBodySize"], reg_resources,
+                                  _schedule(problems, "registryGarbageCollection", values["registryGarbageCollection"]),
+                                  values["kubectlImage"]),
         allow_volume_replacement=values["allowVolumeReplacement"],
         service_monitor=values["serviceMonitor"],
     )

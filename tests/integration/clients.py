@@ -109,6 +109,37 @@ def client_props(admin: KeycloakAdmin, realm: str, client_id: str, description: 
             "access_mode": access_mode, "default_access": "all", "foreign_mappers": []}
 
 
+# --------------------------------------------------------------------------------------- jobs
+def start_job(kube, namespace: str, cron_job: str) -> str:
+    """A Job from a CronJob's template, owned by it, as `kubectl create job --from=cronjob/...` makes one."""
+    cron = kube.get(f"/apis/batch/v1/namespaces/{namespace}/cronjobs/{cron_job}")
+    name = f"{cron_job}-test-{int(time.time())}"
+    kube.call("POST", f"/apis/batch/v1/namespaces/{namespace}/jobs", json={
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": name, "annotations": {"cronjob.kubernetes.io/instantiate": "manual"},
+                     "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": cron_job,
+                                          "uid": cron["metadata"]["uid"], "controller": True}]},
+        "spec": cron["spec"]["jobTemplate"]["spec"]})
+    return name
+
+
+def finished_job(kube, namespace: str, job: str, timeout: float) -> dict:
+    """The Job's status once it succeeded or failed."""
+    deadline = time.monotonic() + timeout
+    while not ((status := kube.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/{job}")["status"]).get("succeeded")
+               or status.get("failed")):
+        assert time.monotonic() < deadline, f"job {job} still running after {timeout:.0f} s:\n" \
+                                            f"{job_log(kube, namespace, job)}"
+        time.sleep(1)
+    return status
+
+
+def job_log(kube, namespace: str, job: str) -> str:
+    pods = kube.items(f"/api/v1/namespaces/{namespace}/pods", f"job-name={job}")
+    return "\n".join(kube.call("GET", f"/api/v1/namespaces/{namespace}/pods/{p['metadata']['name']}/log",
+                               expect=(200, 400)).text for p in pods)
+
+
 # --------------------------------------------------------------------------------------- skopeo
 class Skopeo(skopeo.Skopeo):
     """The shared skopeo client, plus the tests' checked run and a login-then-copy push and pull."""

@@ -50,6 +50,9 @@ UPGRADE_CHANGES = {
     ("replace", "keycloak:authentication/execution:Execution", "realm-docker-basic-auth"),
     ("update", "kubernetes:core/v1:Secret", "registry-config"),
     ("update", "kubernetes:apps/v1:Deployment", "registry"),
+    # the database's NetworkPolicy, renamed when it began to admit the backup jobs as well
+    ("create", "kubernetes:networking.k8s.io/v1:NetworkPolicy", "keycloak-db-clients"),
+    ("delete", "kubernetes:networking.k8s.io/v1:NetworkPolicy", "keycloak-db-only-keycloak"),
 }
 
 

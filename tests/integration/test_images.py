@@ -386,3 +386,14 @@ def test_local_path_provisioner_image(containerd):
     version = containerd.ctr("run", "--rm", "--cgroup", f"{containerd.cgroup}/lpp", image, "lpp",
                              "local-path-provisioner", "--version")
     assert image.rsplit(":", 1)[1] in version.stdout, version.stdout + version.stderr
+
+
+def test_kubectl_image_runs_a_script(containerd):
+    """The garbage-collection job's image: sh with the usual applets, and kubectl at the pinned version (the job runs
+    it as 65534: test_garbage_collection.py)."""
+    image = containerd.image("kubectl")
+    assert image.startswith("docker.io/alpine/kubectl:")
+    run = containerd.ctr("run", "--rm", "--cgroup", f"{containerd.cgroup}/kubectl", "--env", "HOME=/tmp", image,
+                         "kubectl-sh", "sh", "-c", "kubectl version --client | head -n 1; sleep 0; echo ok")
+    assert run.stdout.split("\n")[:2] == [f"Client Version: v{image.rsplit(':', 1)[1]}", "ok"], \
+        run.stdout + run.stderr

@@ -2,7 +2,7 @@
 
 The script runs once for this module (a cold build takes many minutes; after that it is a cache hit). Each binary
 must exist in the directory it prints, be statically linked (CGO off: no ELF interpreter), and report the version
-pinned in localenv/versions.env (kubelet, kube-proxy) or localenv/node-versions.env (kube-router). A second run
+pinned in localenv/versions.env (kubelet, kube-proxy, kubectl) or localenv/node-versions.env (kube-router). A second run
 must be a cache hit in under 5 s. A piece that cannot be obtained fails the test naming it; nothing is skipped.
 """
 
@@ -38,6 +38,7 @@ VERSIONS = _versions()
 EXPECTED = {
     "kubelet": (["--version"], f"Kubernetes v{VERSIONS['KUBERNETES_VERSION']}"),
     "kube-proxy": (["--version"], f"Kubernetes v{VERSIONS['KUBERNETES_VERSION']}"),
+    "kubectl": (["version", "--client"], f"Client Version: v{VERSIONS['KUBERNETES_VERSION']}"),
     "kube-router": (["--version"], f"kube-router version v{VERSIONS['KUBE_ROUTER_VERSION']}"),
 }
 

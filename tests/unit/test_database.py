@@ -71,12 +71,13 @@ def test_destroy_keeps_no_database_behind_the_new_credentials(stack):
             or resource.name == "destroy-lock", resource.name
 
 
-def test_only_keycloak_reaches_the_database(dev_run):
+def test_only_keycloak_and_the_backup_jobs_reach_the_database(dev_run):
     policy = dev_run.one("kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs["spec"]
     assert policy["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "database"
     (rule,) = policy["ingress"]
-    assert rule["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "keycloak",
-                                                             "app.kubernetes.io/part-of": "keycloak-registry"}}}]
+    assert rule["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": name,
+                                                             "app.kubernetes.io/part-of": "keycloak-registry"}}}
+                            for name in ("keycloak", "database-backup")]
     assert rule["ports"] == [{"port": 3306, "protocol": "TCP"}]
 
 

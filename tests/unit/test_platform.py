@@ -111,7 +111,8 @@ EXPECTED_COUNTS = {
     "staging": {DEPLOYMENT: 2, STATEFUL_SET: 1, "kubernetes:core/v1:PersistentVolume": 0,
                 "kubernetes:core/v1:PersistentVolumeClaim": 2, "kubernetes:networking.k8s.io/v1:Ingress": 2, USER: 2},
     "prod": {DEPLOYMENT: 2, STATEFUL_SET: 1, "kubernetes:core/v1:PersistentVolume": 0,
-             "kubernetes:core/v1:PersistentVolumeClaim": 1, "kubernetes:networking.k8s.io/v1:Ingress": 2, USER: 2},
+             # the database's and its backups' claims (the images are on S3)
+             "kubernetes:core/v1:PersistentVolumeClaim": 2, "kubernetes:networking.k8s.io/v1:Ingress": 2, USER: 2},
 }
 
 
@@ -154,7 +155,7 @@ def test_render_mode_makes_no_keycloak_call(dev_config):
     assert rendered == {
         ("Namespace", "namespace"), ("Secret", "keycloak-db-credentials"),
         ("PersistentVolumeClaim", "keycloak-db-data"),
-        ("Service", "keycloak-db"), ("StatefulSet", "keycloak-db"), ("NetworkPolicy", "keycloak-db-only-keycloak"),
+        ("Service", "keycloak-db"), ("StatefulSet", "keycloak-db"), ("NetworkPolicy", "keycloak-db-clients"),
         ("Secret", "keycloak-bootstrap-admin"), ("ConfigMap", "keycloak-extensions"), ("Deployment", "keycloak"),
         ("Service", "keycloak"),
         ("Secret", "registry-config"), ("PersistentVolumeClaim", "registry-data"), ("Service", "registry")}

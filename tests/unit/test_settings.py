@@ -155,6 +155,12 @@ INVALID = [
      "keycloak-registry:registryReplica = (value hidden): no such key; did you mean registryReplicas?"),
     ({"fooBar": "3"}, "keycloak-registry:fooBar = (value hidden): no such key; known keys are listed in Pulumi.yaml"),
     ({"ingressMaxBodySize": "unlimited"}, "ingressMaxBodySize = \"unlimited\": expected an nginx size"),
+    ({"registryGarbageCollection": "0 3 * *"}, "registryGarbageCollection = \"0 3 * *\": expected a cron schedule "
+                                               "of five fields"),
+    ({"registryGarbageCollection": "0 24 * * sun"}, "registryGarbageCollection = \"0 24 * * sun\": expected a cron"),
+    ({"registryGarbageCollection": "@often"}, "registryGarbageCollection = \"@often\": expected a cron"),
+    ({"registryGarbageCollection": "@weekly", "kubectlImage": ""},
+     "kubectlImage = \"\": expected an image with sh and kubectl when registryGarbageCollection is set"),
 ]
 
 

@@ -15,6 +15,7 @@ BEFORE = guarded_values(parse_settings(VALID))
 @pytest.mark.parametrize("key, value, deleted", [
     ("databaseStorageClass", "fast", "replaces the claim keycloak-db-data"),
     ("registryStorageClass", "fast", "replaces the claim registry-data"),
+    ("databaseBackupStorageClass", "fast", "replaces the claim keycloak-db-backups: every database backup"),
     ("registryStorage", "s3", "removes the claim registry-data"),
     ("namespace", "elsewhere", "deleting the old one with the claims"),
     ("databaseEngine", "mariadb", "cannot read the data there"),
