@@ -156,11 +156,7 @@ class Keycloak(pulumi.ComponentResource):
             # Starts only once the database is ready (pulumi-kubernetes awaits the StatefulSet).
             opts=pulumi.ResourceOptions(parent=self, depends_on=[database, self.extension]),
         )
-        # A drain or node upgrade takes one replica at a time; the other keeps serving logins.
-        self.disruption_budget = k8s.policy.v1.PodDisruptionBudget(
-            NAME, metadata=kube.metadata(NAME, ns, kube.KEYCLOAK),
-            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(max_unavailable=1, selector=kube.selector(kube.KEYCLOAK)),
-            opts=child) if kc.clustered else None
+        self.disruption_budget = kube.disruption_budget(NAME, ns, kube.KEYCLOAK, self) if kc.clustered else None
         self.service = kube.service(NAME, ns, kube.KEYCLOAK, SERVICE_PORT, listen.http_port, kc.exposure, self)
         self.ingress = kube.ingress(NAME, ns, kube.KEYCLOAK, NAME, SERVICE_PORT, kc.exposure, self)
 

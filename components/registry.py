@@ -57,10 +57,11 @@ def registry_config(registry: RegistrySettings, token: TokenAuth, http_secret: s
         if registry.s3.endpoint:
             s3["regionendpoint"] = registry.s3.endpoint
             s3["forcepathstyle"] = True
+            s3["secure"] = registry.s3.endpoint.startswith("https://")
         if registry.s3.access_key:
             s3["accesskey"] = registry.s3.access_key
             s3["secretkey"] = registry.s3.secret_key
-        storage: dict = {"s3": s3}
+        storage: dict = {"s3": s3, "redirect": {"disable": not registry.s3.redirect}}
     else:
         storage = {"filesystem": {"rootdirectory": data_dir}}
     storage["delete"] = {"enabled": True}
@@ -91,6 +92,7 @@ class Registry(pulumi.ComponentResource):
 
     token: TokenAuth
     deployment: Optional[k8s.apps.v1.Deployment]  # None without signing certificates (render mode)
+    disruption_budget: Optional[k8s.policy.v1.PodDisruptionBudget]  # with more than one replica
     service: k8s.core.v1.Service
     ingress: Optional[k8s.networking.v1.Ingress]
 
@@ -121,6 +123,7 @@ class Registry(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, protect=not settings.allow_volume_replacement))
         self.deployment = (self._deployment(registry, ns, config_secret, config_text, claim, signing)
                            if signing else None)
+        self.disruption_budget = kube.disruption_budget(NAME, ns, kube.REGISTRY, self) if registry.replicated else None
         self.service = kube.service(NAME, ns, kube.REGISTRY, HTTP_PORT, HTTP_PORT, registry.exposure, self)
         self.ingress = kube.ingress(NAME, ns, kube.REGISTRY, NAME, HTTP_PORT, registry.exposure, self, annotations={
             "nginx.ingress.kubernetes.io/proxy-body-size": registry.ingress_max_body_size,
@@ -169,7 +172,8 @@ class Registry(pulumi.ComponentResource):
                 selector=kube.selector(kube.REGISTRY),
                 # A ReadWriteOnce claim attaches to one node, for any number of its pods: the new pod joins the old.
                 template=kube.pod_template(kube.REGISTRY, USER_ID, annotations=annotations, volumes=volumes,
-                                           affinity=kube.same_node_as(kube.REGISTRY) if claim else None, containers=[
+                                           affinity=kube.same_node_as(kube.REGISTRY) if claim else None,
+                                           spread=registry.replicated, containers=[
                     k8s.core.v1.ContainerArgs(
                         name=NAME,
                         image=registry.image,

@@ -108,6 +108,15 @@ def same_node_as(component: str) -> k8s.core.v1.AffinityArgs:
             label_selector=selector(component), topology_key="kubernetes.io/hostname")]))
 
 
+def disruption_budget(name: str, namespace: pulumi.Input[str], component: str,
+                      parent: pulumi.Resource) -> k8s.policy.v1.PodDisruptionBudget:
+    """A drain or node upgrade takes one replica at a time; the others keep serving."""
+    return k8s.policy.v1.PodDisruptionBudget(
+        name, metadata=metadata(name, namespace, component),
+        spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(max_unavailable=1, selector=selector(component)),
+        opts=pulumi.ResourceOptions(parent=parent))
+
+
 @dataclass(frozen=True)
 class SecretRef:
     """An env value kept in a Kubernetes Secret; local runs resolve it from the same key."""

@@ -27,7 +27,7 @@ from lib.database_restore import Restore, command_runner
 from lib.keycloak_admin import KeycloakAdmin
 from settings import Settings, other_registry_line, parse_settings, registry_line, stack_file_values
 
-from . import images, pods, processes, prometheus
+from . import images, pods, processes, prometheus, s3
 from .cluster import APISERVER_PORT, ETCD_PEER_PORT, ETCD_PORT, LocalCluster
 from .cluster import versions as cluster_versions
 from .kubeapi import KubeApi
@@ -73,16 +73,18 @@ def copy_labels(name: str) -> dict[str, str]:
 
 
 def registry_copy(registry: dict, name: str, image: str, public_url: str, claim: str = "",
-                  config_secret: str = "") -> dict:
+                  config_secret: str = "", bucket: str = "") -> dict:
     """A Deployment of the stack's registry pod (as the API server has it) under another name and image: its own
-    data (on ``claim``, else scratch), upload URLs naming its own NodePort, and optionally another config Secret."""
+    data (on ``claim``, else scratch; on S3, its own ``bucket``), upload URLs naming its own NodePort, and optionally
+    another config Secret."""
     labels = copy_labels(name)
     template = copy.deepcopy(registry["spec"]["template"])
     template["metadata"] = {"labels": labels, "annotations": template["metadata"].get("annotations") or {}}
     container = template["spec"]["containers"][0]
     container["image"] = image
-    container["env"] = [e for e in container.get("env") or [] if e["name"] != "REGISTRY_HTTP_HOST"] + \
-        [{"name": "REGISTRY_HTTP_HOST", "value": public_url}]
+    overrides = {"REGISTRY_HTTP_HOST": public_url, **({"REGISTRY_STORAGE_S3_BUCKET": bucket} if bucket else {})}
+    container["env"] = [e for e in container.get("env") or [] if e["name"] not in overrides] + \
+        [{"name": key, "value": value} for key, value in overrides.items()]
     volumes = []
     for volume in template["spec"].get("volumes") or []:
         if "persistentVolumeClaim" in volume:
@@ -149,6 +151,11 @@ class LocalEnvironment:
             self._save(state)
             stack = self.stack(state)
             stack.init()
+            if self.settings.registry.storage == "s3":
+                s3.start(api, self.settings, self.state_dir)
+                for key, value in zip(("s3AccessKey", "s3SecretKey"), s3.credentials(self.state_dir)):
+                    stack.run("config", "set", "--secret", key, value)
+                state["timings"]["s3"] = round(time.monotonic() - started, 1)
             deployed = time.monotonic()
             stack.up()
             state["timings"]["pulumi_up"] = round(time.monotonic() - deployed, 1)

@@ -199,7 +199,8 @@ def api_path(obj: dict) -> str:
     plural = {"ServiceAccount": "serviceaccounts", "ClusterRole": "clusterroles", "ClusterRoleBinding":
               "clusterrolebindings", "ConfigMap": "configmaps", "Deployment": "deployments", "Service": "services",
               "StorageClass": "storageclasses", "Namespace": "namespaces", "Role": "roles",
-              "RoleBinding": "rolebindings"}[kind]
+              "RoleBinding": "rolebindings", "Secret": "secrets",
+              "PersistentVolumeClaim": "persistentvolumeclaims"}[kind]
     prefix = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
     namespace = obj["metadata"].get("namespace")
     scope = f"/namespaces/{namespace}" if namespace else ""

@@ -16,7 +16,7 @@ import requests
 
 from components.registry import NAME as REGISTRY
 
-from . import images
+from . import images, s3
 from .environment import (
     OTHER_LINE_NAME,
     OTHER_LINE_NODE_PORT,
@@ -42,16 +42,17 @@ def main() -> int:
     service = node_port_service(namespace, OTHER_LINE_NAME, OTHER_LINE_NODE_PORT)
     service_path = f"/api/v1/namespaces/{namespace}/services/{service['metadata']['name']}"
     data = claim(namespace, f"{OTHER_LINE_NAME}-data", env.settings.registry.storage_size)
+    bucket = s3.OTHER_LINE_BUCKET if env.settings.registry.storage == "s3" else ""
     claim_path = f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{data['metadata']['name']}"
     while not stopping:
         try:
             registry = api.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/{REGISTRY}")
             if registry:
                 wanted = registry_copy(registry, OTHER_LINE_NAME, image, env.other_line_url(),
-                                       claim=data["metadata"]["name"])
+                                       claim=data["metadata"]["name"], bucket=bucket)
                 path = f"/apis/apps/v1/namespaces/{namespace}/deployments/{wanted['metadata']['name']}"
                 if wanted != applied or not api.exists(path):  # a destroyed and recreated stack: copy again
-                    if not api.exists(claim_path):
+                    if not bucket and not api.exists(claim_path):  # on S3 it has its own bucket instead
                         api.call("POST", claim_path.rsplit("/", 1)[0], json=data)
                     api.apply(service_path, service)
                     api.apply(path, wanted)

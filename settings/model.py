@@ -194,6 +194,7 @@ class S3Storage:
     endpoint: str
     access_key: str
     secret_key: str
+    redirect: bool = False  # presigned URLs to the bucket for downloads
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,11 @@ class RegistrySettings:
     def line(self) -> str:
         """The release line, "3" or "2.8" (see registry_config)."""
         return registry_line(self.version)
+
+    @property
+    def replicated(self) -> bool:
+        """More than one pod: they share the S3 bucket and the http secret, and a disruption budget keeps one."""
+        return self.replicas > 1
 
     @property
     def host(self) -> str:

@@ -460,7 +460,7 @@ def parse_settings(raw: Mapping[str, str], secret_keys: frozenset[str] = frozens
                          "s3AccessKey and s3SecretKey set together, or neither")
         s3 = S3Storage(values["s3Bucket"], values["s3Region"],
                        _url(problems, "s3Endpoint", values["s3Endpoint"], required=False),
-                       values["s3AccessKey"], values["s3SecretKey"])
+                       values["s3AccessKey"], values["s3SecretKey"], values["s3Redirect"])
     if values["registryGarbageCollection"] and not values["kubectlImage"]:
         problems.add("kubectlImage", "", "an image with sh and kubectl when registryGarbageCollection is set")
     if not BODY_SIZE.match(values["ingressMaxBodySize"]):

@@ -1,7 +1,7 @@
 """Container images of the local environment, built here (no registry is reachable) and imported into containerd.
 
     python -m localenv.images build pause mariadb keycloak registry registry_legacy busybox coredns \
-        local_path_provisioner          (no name: all; --force rebuilds; `list` prints the references)
+        local_path_provisioner kubectl versitygw   (no name: all; --force rebuilds; `list` prints the references)
     python -m localenv.images import --address /run/x/containerd.sock keycloak
 
 API: ``build_image(name, force=False) -> Built`` (OCI layout tar, cached by content under

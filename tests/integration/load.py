@@ -4,17 +4,23 @@ outage window apart from those after recovery."""
 
 from __future__ import annotations
 
+import hashlib
 import http.client
+import itertools
 import json
+import os
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
+from urllib.parse import urljoin
 
 import requests
 import urllib3
+
+from clients.oci import LAYER_MEDIA_TYPE
 
 OK, AUTH, SERVER, CONNECTION = "ok", "auth", "server", "connection"
 MANIFEST_TYPES = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
@@ -55,6 +61,64 @@ def login_and_pull(env: dict, user: dict, registry: dict, repository: str) -> Ca
             return kind_of(manifest)
         layer = manifest.json()["layers"][0]["digest"]
         return kind_of(session.get(f"{registry['url']}/v2/{repository}/blobs/{layer}", headers=headers, timeout=30))
+    return action
+
+
+def login_push_and_pull(env: dict, user: dict, registry: dict, repository: str, config: dict,
+                        errors: list[str]) -> Callable[[requests.Session], str]:
+    """One push and pull as a client makes them: a fresh login (pull and push); a new layer uploaded in chunks
+    (POST, PATCH, PUT: behind a Service each may reach another replica, which must know the upload); a manifest of
+    ``config`` (a blob the repository has) and that layer under a new tag; then the manifest and the layer back.
+    What failed, with its step and status, goes to ``errors``."""
+    counter = itertools.count()
+
+    def step(response: requests.Response, name: str) -> str:
+        kind = kind_of(response)
+        if kind != OK:
+            errors.append(f"{name} {response.status_code} {response.text[:120]!r}")
+        return kind
+
+    def action(session: requests.Session) -> str:
+        kind, token = login(session, env, user, f"repository:{repository}:pull,push")
+        if kind != OK:
+            errors.append(f"login {kind}")
+            return kind
+        auth = {"Authorization": f"Bearer {token}"}
+        layer = os.urandom(256 * 1024)
+        digest = f"sha256:{hashlib.sha256(layer).hexdigest()}"
+        url = f"{registry['url']}/v2/{repository}"
+        started = session.post(f"{url}/blobs/uploads/", headers=auth, timeout=30)
+        if step(started, "upload start") != OK:
+            return kind_of(started)
+        location = urljoin(registry["url"], started.headers["Location"])
+        for offset in range(0, len(layer), 128 * 1024):
+            chunk = layer[offset:offset + 128 * 1024]
+            patched = session.patch(location, data=chunk, timeout=30, headers={
+                **auth, "Content-Type": "application/octet-stream",
+                "Content-Range": f"{offset}-{offset + len(chunk) - 1}"})
+            if step(patched, "upload chunk") != OK:
+                return kind_of(patched)
+            location = urljoin(registry["url"], patched.headers["Location"])
+        done = session.put(location, params={"digest": digest}, headers=auth, timeout=30)
+        if step(done, "upload end") != OK:
+            return kind_of(done)
+        tag = f"w{threading.get_ident() % 100000}-{next(counter)}"
+        manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": config,
+                    "layers": [{"mediaType": LAYER_MEDIA_TYPE, "digest": digest, "size": len(layer)}]}
+        put = session.put(f"{url}/manifests/{tag}", data=json.dumps(manifest), timeout=30, headers={
+            **auth, "Content-Type": manifest["mediaType"]})
+        if step(put, "manifest put") != OK:
+            return kind_of(put)
+        got = session.get(f"{url}/manifests/{tag}", headers={**auth, "Accept": MANIFEST_TYPES}, timeout=30)
+        if step(got, "manifest get") != OK:
+            return kind_of(got)
+        blob = session.get(f"{url}/blobs/{digest}", headers=auth, timeout=30)
+        if step(blob, "layer get") != OK:
+            return kind_of(blob)
+        if blob.content != layer:
+            errors.append(f"layer get: {digest} came back different")
+            return SERVER
+        return OK
     return action
 
 

@@ -15,6 +15,7 @@ import requests
 from clients.oci import write_oci_layout
 from components.garbage_collection import NAME as JOB
 from components.garbage_collection import READ_ONLY_ENV
+from localenv import s3
 from tests.integration.clients import finished_job, job_log, registry_host, start_job, token_for
 from tests.integration.load import MANIFEST_TYPES, report
 
@@ -29,12 +30,15 @@ def copy(skopeo, source: str, destination: str) -> None:
     assert copied.returncode == 0, f"skopeo copy {source} {destination}: {copied.stderr}"
 
 
-def blobs_dir(kube, namespace: str) -> Path:
-    """Where the registry's claim keeps its blobs on this node (local-path: a host directory)."""
+def blobs_dir(local_env, kube, namespace: str) -> Path:
+    """Where the registry's blobs are on this host: the S3 bucket's directory on versitygw's volume, or the claim's
+    (local-path volumes are host directories)."""
+    layout = Path("docker") / "registry" / "v2" / "blobs" / "sha256"
+    if local_env.settings.registry.storage == "s3":
+        return s3.data_directory(kube, local_env.settings.registry.s3.bucket) / layout
     claim = kube.get(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/registry-data")
     volume = kube.get(f"/api/v1/persistentvolumes/{claim['spec']['volumeName']}")["spec"]
-    path = (volume.get("hostPath") or volume.get("local"))["path"]
-    return Path(path) / "docker" / "registry" / "v2" / "blobs" / "sha256"
+    return Path((volume.get("hostPath") or volume.get("local"))["path"]) / layout
 
 
 def blob_file(blobs: Path, digest: str) -> Path:
@@ -100,7 +104,7 @@ def test_garbage_collection_frees_the_untagged_blobs_and_keeps_the_shared_ones(
     namespace = env_json["namespace"]
     registry = next(r for r in env_json["registries"] if r["line"] == local_env.settings.registry.line)
     host, credentials = registry_host(registry), (user["username"], user["password"])
-    blobs = blobs_dir(kube, namespace)
+    blobs = blobs_dir(local_env, kube, namespace)
 
     shared = os.urandom(4 * MiB)  # random: no other image on the volume has these layers
     kept = write_oci_layout(tmp_path / "kept", "kept", [("base.bin", shared), ("kept.bin", os.urandom(2 * MiB))],

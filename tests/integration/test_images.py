@@ -397,3 +397,12 @@ def test_kubectl_image_runs_a_script(containerd):
                          "kubectl-sh", "sh", "-c", "kubectl version --client | head -n 1; sleep 0; echo ok")
     assert run.stdout.split("\n")[:2] == [f"Client Version: v{image.rsplit(':', 1)[1]}", "ok"], \
         run.stdout + run.stderr
+
+
+def test_versitygw_image_reports_its_version(containerd):
+    """The local stack's S3 server (localenv/s3.py runs it with the posix backend)."""
+    image = containerd.image("versitygw")
+    assert image.startswith("docker.io/versity/versitygw:v")
+    run = containerd.ctr("run", "--rm", "--cgroup", f"{containerd.cgroup}/versitygw", image, "versitygw",
+                         "versitygw", "--version")
+    assert image.rsplit(":", 1)[1] in run.stdout, run.stdout + run.stderr

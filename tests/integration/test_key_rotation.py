@@ -61,6 +61,34 @@ def test_tokens_from_before_and_after_a_rotation_both_work(local_env, stack, kub
         assert registry_get(registry, after).status_code == 200, registry["line"]
 
 
+def staged_rotation(local_env, stack, admin, realm: str, old_providers: list[dict],
+                    name: str = "staged-rsa") -> tuple[float, float, float]:
+    """The rotation the README prescribes: a new key added passive, `pulumi up` (the registries roll and trust it),
+    then made active with the old ones passive. Returns when it started, when the registries had rolled and when
+    Keycloak switched (time.monotonic())."""
+    admin.call("POST", f"/{realm}/components", json={
+        "name": name, "providerId": "rsa-generated", "providerType": "org.keycloak.keys.KeyProvider",
+        "parentId": admin.call("GET", f"/{realm}").json()["id"],
+        "config": {"priority": ["600"], "keySize": ["2048"], "active": ["false"], "enabled": ["true"],
+                   "algorithm": ["RS256"]}})
+    started = time.monotonic()
+    stack.up()  # stage 1: the registries roll with the new certificate beside the old ones
+    local_env.wait_for_registries()
+    rolled = time.monotonic()
+    staged = next(c for c in key_providers(admin, realm) if c["name"] == name)
+    staged["config"]["active"] = ["true"]
+    admin.call("PUT", f"/{realm}/components/{staged['id']}", json=staged)
+    for component in old_providers:
+        component["config"]["active"] = ["false"]
+        admin.call("PUT", f"/{realm}/components/{component['id']}", json=component)
+    return started, rolled, time.monotonic()
+
+
+def active_rsa_providers(admin, realm: str) -> list[dict]:
+    return [c for c in key_providers(admin, realm) if c["providerId"] == "rsa-generated"
+            and c["config"].get("active", ["true"]) == ["true"]]
+
+
 def test_a_staged_rotation_under_pull_load_fails_no_pull_for_auth(local_env, stack, admin, env_json, user, skopeo,
                                                                    tmp_path):
     """The rotation the README prescribes, while 4 clients keep logging in and pulling from both lines:
@@ -73,8 +101,7 @@ def test_a_staged_rotation_under_pull_load_fails_no_pull_for_auth(local_env, sta
     for registry in env_json["registries"]:
         pushed = skopeo.push(registry, (user["username"], user["password"]), tmp_path / "image", repository)
         assert pushed.returncode == 0, pushed.stderr
-    old_providers = [c for c in key_providers(admin, realm) if c["providerId"] == "rsa-generated"
-                     and c["config"].get("active", ["true"]) == ["true"]]
+    old_providers = active_rsa_providers(admin, realm)
     old_kid = jwt_parts(token_for(env_json, user["username"], user["password"]))[0]["kid"]
     loads = [Load(login_and_pull(env_json, user, registry, repository), workers=2, max_seconds=600)
              for registry in env_json["registries"]]
@@ -82,22 +109,7 @@ def test_a_staged_rotation_under_pull_load_fails_no_pull_for_auth(local_env, sta
         for load in loads:
             running.enter_context(load)
         time.sleep(3)
-        admin.call("POST", f"/{realm}/components", json={
-            "name": "staged-rsa", "providerId": "rsa-generated", "providerType": "org.keycloak.keys.KeyProvider",
-            "parentId": admin.call("GET", f"/{realm}").json()["id"],
-            "config": {"priority": ["600"], "keySize": ["2048"], "active": ["false"], "enabled": ["true"],
-                       "algorithm": ["RS256"]}})
-        started = time.monotonic()
-        stack.up()  # stage 1: the registries roll with the new certificate beside the old ones
-        local_env.wait_for_registries()
-        rolled = time.monotonic()
-        staged = next(c for c in key_providers(admin, realm) if c["name"] == "staged-rsa")
-        staged["config"]["active"] = ["true"]
-        admin.call("PUT", f"/{realm}/components/{staged['id']}", json=staged)
-        for component in old_providers:
-            component["config"]["active"] = ["false"]
-            admin.call("PUT", f"/{realm}/components/{component['id']}", json=component)
-        switched = time.monotonic()
+        started, rolled, switched = staged_rotation(local_env, stack, admin, realm, old_providers)
         time.sleep(10)  # pulls with tokens signed by the new key
     new_kid = jwt_parts(token_for(env_json, user["username"], user["password"]))[0]["kid"]
     counts = sum((load.counts() for load in loads), Counter())

@@ -4,8 +4,9 @@ registry copies made from the stack's own Deployment."""
 import re
 
 import localenv.node as node
+from localenv import s3
 from localenv.cluster import ClusterFiles, server_commands
-from localenv.environment import OTHER_LINE_NAME, line_of, node_port_service, registry_copy
+from localenv.environment import OTHER_LINE_NAME, line_of, local_settings, node_port_service, registry_copy
 from localenv.node import (
     NODE_IP,
     POD_CIDR,
@@ -84,9 +85,24 @@ def test_the_other_registry_line_is_the_stacks_registry_pod_with_another_image_a
     assert registry["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":3.1.2")  # the source is untouched
     with_config = registry_copy(registry, "bench", "img", "http://x", config_secret="bench-config")
     assert with_config["spec"]["template"]["spec"]["volumes"][1]["secret"]["secretName"] == "bench-config"
+    on_s3 = registry_copy(registry, OTHER_LINE_NAME, "img", "http://x", bucket=s3.OTHER_LINE_BUCKET)
+    assert on_s3["spec"]["template"]["spec"]["containers"][0]["env"][-1] == {
+        "name": "REGISTRY_STORAGE_S3_BUCKET", "value": "registry-other-line"}  # the same bucket would mix the lines
     assert node_port_service("registry", OTHER_LINE_NAME, 31528)["spec"]["selector"] == \
         copy["spec"]["selector"]["matchLabels"]
     assert (line_of("docker.io/library/registry:2.8.2"), line_of("docker.io/library/registry:3.1.2")) == ("2.8", "3")
+
+
+def test_the_s3_server_makes_both_buckets_and_takes_its_keys_from_a_secret(tmp_path):
+    access_key, secret_key = s3.credentials(tmp_path)
+    assert s3.credentials(tmp_path) == (access_key, secret_key)  # made once per environment
+    assert oct((tmp_path / "s3-credentials").stat().st_mode)[-3:] == "600"
+    objects = {o["kind"]: o for o in s3.objects(access_key, secret_key, ["registry", "registry-other-line"])}
+    assert objects["Secret"]["stringData"] == {"access-key": access_key, "secret-key": secret_key}
+    container = objects["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert "mkdir -p /data/registry /data/registry-other-line && exec versitygw" in container["command"][2]
+    assert secret_key not in str(container)
+    assert s3.endpoint() == local_settings().registry.s3.endpoint  # what the local stack declares
 
 
 def test_the_local_stack_never_writes_the_committed_stack_file(tmp_path):

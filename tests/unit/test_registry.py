@@ -40,7 +40,16 @@ def test_s3_storage():
                               frozenset({"s3AccessKey", "s3SecretKey"}))
     storage = registry_config(settings.registry, token_auth(settings), "s")["storage"]
     assert storage["s3"] == {"bucket": "images", "region": "us-east-1", "regionendpoint": "https://minio.example.com",
-                             "forcepathstyle": True, "accesskey": "ak", "secretkey": "sk"}
+                             "forcepathstyle": True, "secure": True, "accesskey": "ak", "secretkey": "sk"}
+    # the registry streams layers: a presigned URL names the S3 endpoint, which clients may not reach
+    assert storage["redirect"] == {"disable": True}
+
+
+def test_an_http_endpoint_is_spoken_to_over_http_and_redirects_are_a_choice():
+    settings = parse_settings({**VALID, "registryStorage": "s3", "s3Bucket": "images", "s3Redirect": "true",
+                               "s3Endpoint": "http://versitygw.s3.svc:7070"})
+    storage = registry_config(settings.registry, token_auth(settings), "s")["storage"]
+    assert storage["s3"]["secure"] is False and storage["redirect"] == {"disable": False}
 
 
 def test_rendered_config_round_trips():
@@ -132,3 +141,12 @@ def test_a_rollout_surges_and_never_drops_the_serving_pod(dev_run):
 def test_without_a_claim_pods_go_wherever_the_scheduler_likes():
     spec = run_program(*stack_file_config("prod")).one("kubernetes:apps/v1:Deployment", "registry").inputs["spec"]
     assert "affinity" not in spec["template"]["spec"]
+
+
+def test_replicas_spread_over_nodes_and_a_drain_takes_one_at_a_time(dev_run):
+    run = run_program(*stack_file_config("prod"))
+    pod = run.one("kubernetes:apps/v1:Deployment", "registry").inputs["spec"]["template"]["spec"]
+    assert pod["topologySpreadConstraints"][0]["whenUnsatisfiable"] == "ScheduleAnyway"
+    budget = run.one("kubernetes:policy/v1:PodDisruptionBudget", "registry").inputs["spec"]
+    assert budget == {"maxUnavailable": 1, "selector": {"matchLabels": labels(REGISTRY)}}
+    assert not [b for b in dev_run.of_type("kubernetes:policy/v1:PodDisruptionBudget") if b.name == "registry"]
