@@ -76,9 +76,7 @@ class Restore:
         step_started = time.monotonic()
         manifest = self._ok(self.kubectl, [*ns, "create", "job", job, f"--from=cronjob/{RESTORE}",
                                            "--dry-run=client", "-o", "json"]).stdout
-        with_backup = self._ok(self.kubectl, ["set", "env", "--local", "-f", "-", f"BACKUP={backup}", "-o", "json"],
-                               stdin=manifest).stdout
-        self._ok(self.kubectl, [*ns, "create", "-f", "-"], stdin=with_backup)
+        self._ok(self.kubectl, [*ns, "create", "-f", "-"], stdin=json.dumps(with_backup(json.loads(manifest), backup)))
         status = self._wait(lambda: job_outcome(json.loads(self._ok(self.kubectl, [
             *ns, "get", f"job/{job}", "-o", "json"]).stdout)), f"the restore job {job} to finish", 1800)
         logs = self.kubectl([*ns, "logs", f"job/{job}"]).stdout
@@ -132,6 +130,15 @@ class Restore:
             raise RestoreError(f"{' '.join(args)} exited {result.returncode}:\n{result.stdout[-3000:]}"
                                f"\n{result.stderr[-3000:]}")
         return result
+
+
+def with_backup(job: dict, backup: str) -> dict:
+    """The job with BACKUP set in every step (the S3 fetch runs as an init container)."""
+    pod = job["spec"]["template"]["spec"]
+    for container in [*pod.get("initContainers", []), *pod["containers"]]:
+        container["env"] = [e for e in container.get("env", []) if e["name"] != "BACKUP"] + [
+            {"name": "BACKUP", "value": backup}]
+    return job
 
 
 def job_outcome(job: dict) -> str:

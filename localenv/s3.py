@@ -2,8 +2,9 @@
 node, in its own namespace, on a local-path claim, as a team would run MinIO or Ceph's gateway in a cluster.
 
 The stack's registry stores its blobs in the bucket the local stack names (s3Bucket), the other registry line in
-OTHER_LINE_BUCKET. The credentials are generated once per environment; localenv gives them to the stack as Pulumi
-secrets (s3AccessKey, s3SecretKey) and to versitygw as a Secret.
+OTHER_LINE_BUCKET, the database backups their copies in the bucket of databaseBackupS3Prefix. The credentials are
+generated once per environment; localenv gives them to the stack as Pulumi secrets (s3AccessKey, s3SecretKey) and
+to versitygw as a Secret.
 """
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ def credentials(state_dir: Path) -> tuple[str, str]:
 
 
 def buckets(settings: Settings) -> list[str]:
-    return [settings.registry.s3.bucket, OTHER_LINE_BUCKET]
+    """The stack's registry bucket, the other line's, and the database backups' when they go to S3 too."""
+    backup = settings.database.backup
+    backups = [backup.s3_bucket] if backup and backup.s3_prefix else []
+    return [settings.registry.s3.bucket, OTHER_LINE_BUCKET, *backups]
 
 
 def objects(access_key: str, secret_key: str, bucket_names: list[str]) -> list[dict]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit
 
@@ -73,6 +73,16 @@ class DatabaseBackup:
     retention: int
     storage_size: str
     storage_class: str
+    s3_prefix: str = ""  # s3://bucket/prefix: every dump copied there too, and restored from there
+    s3_client_image: str = ""
+    s3_endpoint: str = ""  # the S3 server, region and keys are the stack's s3* keys
+    s3_region: str = ""
+    s3_access_key: str = field(default="", repr=False)  # empty: the node's or pod's own AWS identity
+    s3_secret_key: str = field(default="", repr=False)
+
+    @property
+    def s3_bucket(self) -> str:
+        return self.s3_prefix.removeprefix("s3://").split("/", 1)[0]
 
 
 @dataclass(frozen=True)

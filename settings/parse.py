@@ -72,6 +72,7 @@ DEFAULT_ACCESS = tuple(DEFAULT_GRANTS)
 # Keycloak's sizing guide tests clusters up to a handful of pods; more is a typo more likely than a plan.
 KEYCLOAK_REPLICAS = (1, 10)
 BACKUP_RETENTION = (1, 366)
+S3_PREFIX = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()/-]+)?$")
 
 
 class _Problems:
@@ -452,27 +453,33 @@ def parse_settings(raw: Mapping[str, str], secret_keys: frozenset[str] = frozens
         problems.add("registryReplicas", replicas,
                      "1 with registryStorage filesystem (a ReadWriteOnce volume); use s3 for more replicas")
     s3 = None
+    s3_endpoint = _url(problems, "s3Endpoint", values["s3Endpoint"], required=False)
     if storage == "s3":
         if not values["s3Bucket"]:
             problems.add("s3Bucket", "", "a bucket name when registryStorage is s3")
         if bool(values["s3AccessKey"]) != bool(values["s3SecretKey"]):
             problems.add("s3SecretKey" if values["s3AccessKey"] else "s3AccessKey", "",
                          "s3AccessKey and s3SecretKey set together, or neither")
-        s3 = S3Storage(values["s3Bucket"], values["s3Region"],
-                       _url(problems, "s3Endpoint", values["s3Endpoint"], required=False),
-                       values["s3AccessKey"], values["s3SecretKey"], values["s3Redirect"])
+        s3 = S3Storage(values["s3Bucket"], values["s3Region"], s3_endpoint, values["s3AccessKey"],
+                       values["s3SecretKey"], values["s3Redirect"])
     if values["registryGarbageCollection"] and not values["kubectlImage"]:
         problems.add("kubectlImage", "", "an image with sh and kubectl when registryGarbageCollection is set")
     if not BODY_SIZE.match(values["ingressMaxBodySize"]):
         problems.add("ingressMaxBodySize", values["ingressMaxBodySize"], "an nginx size such as 0, 512m or 2g")
 
     backup = None
+    s3_prefix = values["databaseBackupS3Prefix"].rstrip("/")
+    if s3_prefix and not S3_PREFIX.match(s3_prefix):
+        problems.add("databaseBackupS3Prefix", s3_prefix, "s3://<bucket>[/<prefix>], e.g. s3://example-backups/keycloak")
     if _schedule(problems, "databaseBackupSchedule", values["databaseBackupSchedule"]):
         backup = DatabaseBackup(values["databaseBackupSchedule"],
                                 _within(problems, "databaseBackupRetention", values["databaseBackupRetention"],
                                         BACKUP_RETENTION, "dumps"),
                                 _quantity(problems, "databaseBackupStorageSize", values["databaseBackupStorageSize"]),
-                                values["databaseBackupStorageClass"])
+                                values["databaseBackupStorageClass"], s3_prefix, values["s3ClientImage"],
+                                s3_endpoint, values["s3Region"], values["s3AccessKey"], values["s3SecretKey"])
+    elif s3_prefix:
+        problems.add("databaseBackupS3Prefix", s3_prefix, "empty unless databaseBackupSchedule is set")
 
     keycloak_exposure = _exposure(problems, "keycloak", values)
     admin_url = (_url(problems, "keycloakAdminUrl", values["keycloakAdminUrl"], required=False)

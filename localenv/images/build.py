@@ -38,8 +38,9 @@ CACHE = Path(os.environ.get("KEYCLOAK_REGISTRY_CACHE", Path.home() / ".cache" / 
 IMAGE_DIR = CACHE / "images"
 FILES = Path(__file__).resolve().parent / "files"
 RECIPES = ("pause", "mariadb", "keycloak", "registry", "registry_legacy", "busybox", "coredns",
-           "local_path_provisioner", "kubectl", "versitygw")
-ALIASES = {"registry-legacy": "registry_legacy", "local-path-provisioner": "local_path_provisioner"}
+           "local_path_provisioner", "kubectl", "versitygw", "aws_cli")
+ALIASES = {"registry-legacy": "registry_legacy", "local-path-provisioner": "local_path_provisioner",
+           "aws-cli": "aws_cli"}
 NICE = ["nice", "-n", "10"]
 
 DEBIAN_SUITE = "bookworm"

@@ -135,9 +135,13 @@ def finished_job(kube, namespace: str, job: str, timeout: float) -> dict:
 
 
 def job_log(kube, namespace: str, job: str) -> str:
-    pods = kube.items(f"/api/v1/namespaces/{namespace}/pods", f"job-name={job}")
-    return "\n".join(kube.call("GET", f"/api/v1/namespaces/{namespace}/pods/{p['metadata']['name']}/log",
-                               expect=(200, 400)).text for p in pods)
+    """Every container's log (init containers first), as `kubectl logs --all-containers` prints them."""
+    logs = []
+    for pod in kube.items(f"/api/v1/namespaces/{namespace}/pods", f"job-name={job}"):
+        for container in [*pod["spec"].get("initContainers", []), *pod["spec"]["containers"]]:
+            logs.append(kube.call("GET", f"/api/v1/namespaces/{namespace}/pods/{pod['metadata']['name']}/log",
+                                  params={"container": container["name"]}, expect=(200, 400)).text)
+    return "\n".join(logs)
 
 
 # --------------------------------------------------------------------------------------- skopeo

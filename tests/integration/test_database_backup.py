@@ -1,8 +1,9 @@
 """Backups with a proven restore, on the real node: the program's backup CronJob dumps the database to its volume
-(keeping the newest databaseBackupRetention); then the database claim and its data are deleted, and the one
-documented command (scripts/localenv restore-database, lib/database_restore.py) brings the stack back. The realm,
-its users, teams, rules, robots and keys come back with their ids; everyone logs in with the same password; a token
-signed before the loss still verifies at the registry; both Keycloak pods form one cluster again (keycloak#51797)."""
+and copies it to S3 (versitygw), keeping the newest databaseBackupRetention on each; then the database claim and
+its data are deleted, and the one documented command (scripts/localenv restore-database, lib/database_restore.py)
+brings the stack back from the S3 copy. The realm, its users, teams, rules, robots and keys come back with their
+ids; everyone logs in with the same password; a token signed before the loss still verifies at the registry; both
+Keycloak pods form one cluster again (keycloak#51797)."""
 
 import re
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 
 from components.backup import CLAIM as BACKUP_CLAIM
 from components.backup import NAME as BACKUP_JOB
+from localenv import s3
 from providers.storage_guard import DATABASE_CLAIM
 from tests.integration.clients import finished_job, job_log, registry_get, signing_secret, start_job, token_for
 from tests.integration.load import report
@@ -76,6 +78,12 @@ def test_the_backup_job_keeps_the_newest_dumps(local_env, kube, env_json):
     assert kept == sorted(names)[-retention:], (kept, names)
     for name in kept:
         assert subprocess.run(["gzip", "-t", str(directory / name)]).returncode == 0, name
+    backup_settings = local_env.settings.database.backup
+    if backup_settings.s3_prefix:  # the copies on S3, as versitygw keeps them: the same dumps, byte for byte
+        bucket, _, prefix = backup_settings.s3_prefix.removeprefix("s3://").partition("/")
+        on_s3 = s3.data_directory(kube, bucket) / prefix
+        assert sorted(p.name for p in on_s3.glob("*.sql.gz")) == kept
+        assert all((on_s3 / name).read_bytes() == (directory / name).read_bytes() for name in kept)
 
 
 def test_a_lost_database_comes_back_from_its_backup(local_env, kube, admin, env_json, user):
@@ -95,7 +103,8 @@ def test_a_lost_database_comes_back_from_its_backup(local_env, kube, admin, env_
     restore = subprocess.run([str(ROOT / "scripts" / "localenv"), "restore-database"], capture_output=True,
                              text=True, timeout=1800)
     assert restore.returncode == 0, restore.stdout[-4000:] + restore.stderr[-4000:]
-    assert f"restoring /backups/{dump}" in restore.stdout, restore.stdout[-3000:]
+    source = "/restore" if local_env.settings.database.backup.s3_prefix else "/backups"  # fetched from S3 first
+    assert f"restoring {source}/{dump}" in restore.stdout, restore.stdout[-3000:]
     restored_after = time.monotonic() - lost_at
 
     assert realm_state(admin, realm, env_json["service"]) == before

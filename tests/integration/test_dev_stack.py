@@ -50,6 +50,8 @@ UPGRADE_CHANGES = {
     ("replace", "keycloak:authentication/execution:Execution", "realm-docker-basic-auth"),
     ("update", "kubernetes:core/v1:Secret", "registry-config"),
     ("update", "kubernetes:apps/v1:Deployment", "registry"),
+    # the guard holds one more key (databaseBackupStorageClass); no loss: it was unset before
+    ("update", "pulumi-python:dynamic:Resource", "storage-guard"),
     # the database's NetworkPolicy, renamed when it began to admit the backup jobs as well
     ("create", "kubernetes:networking.k8s.io/v1:NetworkPolicy", "keycloak-db-clients"),
     ("delete", "kubernetes:networking.k8s.io/v1:NetworkPolicy", "keycloak-db-only-keycloak"),

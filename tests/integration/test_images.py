@@ -406,3 +406,12 @@ def test_versitygw_image_reports_its_version(containerd):
     run = containerd.ctr("run", "--rm", "--cgroup", f"{containerd.cgroup}/versitygw", image, "versitygw",
                          "versitygw", "--version")
     assert image.rsplit(":", 1)[1] in run.stdout, run.stdout + run.stderr
+
+
+def test_aws_cli_image_reports_its_version(containerd):
+    """The database backups' S3 step (s3ClientImage): AWS CLI v2 at the tag's version."""
+    image = containerd.image("aws_cli")
+    assert image.startswith("docker.io/amazon/aws-cli:")
+    run = containerd.ctr("run", "--rm", "--cgroup", f"{containerd.cgroup}/aws", "--env", "HOME=/tmp", image, "aws",
+                         "sh", "-c", "aws --version && command -v awk sort")
+    assert f"aws-cli/{image.rsplit(':', 1)[1]} " in run.stdout, run.stdout + run.stderr

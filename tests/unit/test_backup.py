@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from components.backup import CLIENTS, backup_script, restore_script
+from components.backup import CLIENTS, backup_script, download_script, restore_script, upload_script
 from settings import parse_settings
-from support.mock_program import VALID, run_program, stack_file_config
+from support.mock_program import VALID, is_secret, run_program, stack_file_config
 
 CRON_JOB = "kubernetes:batch/v1:CronJob"
 BACKUPS = {**VALID, "databaseEngine": "mariadb", "databaseVersion": "11.4.8", "databaseBackupSchedule": "30 2 * * *",
@@ -104,3 +104,71 @@ def test_a_restore_loads_the_newest_dump_unless_one_is_named(clients, tmp_path):
     assert "dump of 01" in (tmp_path / "loaded").read_text()
     missing = run(script, clients, BACKUP="keycloak-nope.sql.gz")
     assert missing.returncode != 0 and "no dump" in missing.stdout and "keycloak-20261102T000000Z" in missing.stdout
+
+
+# ------------------------------------------------------------------ the S3 copy
+S3_BACKUPS = {**BACKUPS, "databaseBackupS3Prefix": "s3://example-backups/keycloak", "s3Endpoint": "http://s3.local:7070",
+              "s3AccessKey": "AKIAEXAMPLE", "s3SecretKey": "secret-example"}
+S3_SECRETS = frozenset({"s3AccessKey", "s3SecretKey"})
+
+
+def test_an_s3_prefix_copies_each_dump_there_and_restores_from_there():
+    run = run_program(S3_BACKUPS, S3_SECRETS)
+    backup = run.one(CRON_JOB, "keycloak-db-backup").inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert [c["name"] for c in backup["initContainers"]] == ["dump"]
+    (copy,) = backup["containers"]
+    assert (copy["name"], copy["image"]) == ("copy-to-s3", "docker.io/amazon/aws-cli:2.9.19")
+    assert "--endpoint-url http://s3.local:7070 s3 cp" in copy["command"][2]
+    keys = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in copy["env"] if "valueFrom" in e}
+    assert keys == {key: {"name": "keycloak-db-backup-s3", "key": key}
+                    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    restore = run.one(CRON_JOB, "keycloak-db-restore").inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert [c["name"] for c in restore["initContainers"]] == ["fetch-from-s3"]
+    assert {v["name"] for v in restore["volumes"]} == {"restore"}  # an emptyDir: the dump comes from S3
+    assert is_secret(run.one("kubernetes:core/v1:Secret", "keycloak-db-backup-s3").inputs["stringData"])
+
+
+@pytest.fixture
+def aws(tmp_path) -> Path:
+    """An `aws` that keeps s3://bucket/key under tmp_path/s3 (cp both ways, ls, rm; configure is a no-op)."""
+    bin_dir = tmp_path / "aws-bin"
+    bin_dir.mkdir()
+    store = tmp_path / "s3"
+    (bin_dir / "aws").write_text(f"""#!/bin/sh
+while [ "$1" = --endpoint-url ]; do shift 2; done
+path_of() {{ echo "{store}/${{1#s3://}}"; }}
+case "$1 $2" in
+  "configure set") exit 0 ;;
+  "s3 cp") shift 2; [ "$1" = --no-progress ] && shift
+    case "$1" in
+      s3://*) cp "$(path_of "$1")" "$2" ;;
+      *) mkdir -p "$(dirname "$(path_of "$2")")"; cp "$1" "$(path_of "$2")" ;;
+    esac ;;
+  "s3 ls") ls -1 "$(path_of "$3")" 2>/dev/null | while read -r f; do echo "2026-11-30 00:00:00 3 $f"; done ;;
+  "s3 rm") rm "$(path_of "$3")" ;;
+  *) exit 2 ;;
+esac
+""")
+    (bin_dir / "aws").chmod(0o755)
+    return bin_dir
+
+
+def test_the_s3_copy_keeps_the_newest_and_a_restore_fetches_the_newest(aws, clients, tmp_path):
+    settings = parse_settings(S3_BACKUPS, S3_SECRETS).database
+    directory, prefix = tmp_path / "backups", tmp_path / "s3" / "example-backups" / "keycloak"
+    directory.mkdir()
+    prefix.mkdir(parents=True)
+    for day in ("01", "02", "03"):
+        (prefix / f"keycloak-202611{day}T000000Z.sql.gz").write_bytes(day.encode())
+    (directory / "keycloak-20261130T000000Z.sql.gz").write_bytes(b"new")
+    copied = run(upload_script(settings, settings.backup, str(directory)), aws)
+    assert copied.returncode == 0, copied.stdout + copied.stderr
+    assert sorted(p.name for p in prefix.iterdir()) == ["keycloak-20261103T000000Z.sql.gz",
+                                                        "keycloak-20261130T000000Z.sql.gz"]  # retention 2
+    fetched = tmp_path / "restore"
+    fetched.mkdir()
+    assert run(download_script(settings, settings.backup, str(fetched)), aws).returncode == 0
+    assert [p.name for p in fetched.iterdir()] == ["keycloak-20261130T000000Z.sql.gz"]
+    named = run(download_script(settings, settings.backup, str(fetched)), aws,
+                BACKUP="keycloak-20261103T000000Z.sql.gz")
+    assert named.returncode == 0 and (fetched / "keycloak-20261103T000000Z.sql.gz").read_bytes() == b"03"

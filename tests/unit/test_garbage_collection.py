@@ -96,10 +96,10 @@ def test_a_stopped_job_leaves_maintenance_before_it_exits(tmp_path):
     kubectl.chmod(0o755)
     script = subprocess.Popen(["sh", "-c", garbage_collection_script("registry")], text=True,
                               env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"})
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while "exec" not in (log.read_text() if log.exists() else ""):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     script.send_signal(signal.SIGTERM)
-    assert script.wait(timeout=10) == 143
+    assert script.wait(timeout=30) == 143
     assert log.read_text().splitlines()[-3].endswith(f"{READ_ONLY_ENV}-")

@@ -159,6 +159,10 @@ INVALID = [
                                                "of five fields"),
     ({"registryGarbageCollection": "0 24 * * sun"}, "registryGarbageCollection = \"0 24 * * sun\": expected a cron"),
     ({"registryGarbageCollection": "@often"}, "registryGarbageCollection = \"@often\": expected a cron"),
+    ({"databaseBackupSchedule": "@daily", "databaseBackupS3Prefix": "https://bucket/x"},
+     "databaseBackupS3Prefix = \"https://bucket/x\": expected s3://<bucket>[/<prefix>]"),
+    ({"databaseBackupS3Prefix": "s3://backups/keycloak"},
+     "databaseBackupS3Prefix = \"s3://backups/keycloak\": expected empty unless databaseBackupSchedule is set"),
     ({"registryGarbageCollection": "@weekly", "kubectlImage": ""},
      "kubectlImage = \"\": expected an image with sh and kubectl when registryGarbageCollection is set"),
 ]
