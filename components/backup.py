@@ -28,11 +28,11 @@ NEVER = "0 0 31 2 *"  # 31 February: the restore CronJob is a template, started 
 CLIENTS = {"mariadb": ("mariadb-dump", "mariadb"), "mysql": ("mysqldump", "mysql")}  # dump, load
 
 
+CONNECT_SECONDS = 120  # how long a job waits for the database to answer
+
+
 def dump_pattern(db: DatabaseSettings, directory: str) -> str:
     return f"{directory}/{db.name}-*.sql.gz"
-
-
-CONNECT_SECONDS = 120
 
 
 def wait_for_database(db: DatabaseSettings, host: str) -> str:

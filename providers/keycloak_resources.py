@@ -273,6 +273,21 @@ def _realm_state(live: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
             "brute_force": {name: live.get(name) for name in props.get("brute_force", {})}}
 
 
+READ_BACK_SECONDS = 20  # longer than a replaced Keycloak pod serves through its preStop pause and shutdown
+
+
+def _realm_state_after_update(admin: KeycloakAdmin, path: str, news: dict[str, Any]) -> dict[str, Any]:
+    """The realm as read back once it shows the update. Right after a rollout the replaced pod still serves for a
+    few seconds, and a single Keycloak keeps a local cache: a read it answers shows the realm from before (seen as
+    a change in the next preview). A state that never shows the update is recorded as it is, for the next diff."""
+    deadline = time.monotonic() + READ_BACK_SECONDS
+    while True:
+        state = _realm_state(admin.call("GET", path).json(), news)
+        if not changed_fields({**news, **state}, news, REALM_FIELDS) or time.monotonic() > deadline:
+            return state
+        time.sleep(1)
+
+
 class KeycloakRealmProvider(ResourceProvider):
     """Create / read / diff / update / delete of one realm; its id is the realm name."""
 
@@ -306,7 +321,7 @@ class KeycloakRealmProvider(ResourceProvider):
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         admin, path = admin_from(news), f"/{quote(id_)}"
         admin.call("PUT", path, json=realm_update(admin.call("GET", path).json(), news))
-        return UpdateResult({**news, **_realm_state(admin.call("GET", path).json(), news)})
+        return UpdateResult({**news, **_realm_state_after_update(admin, path, news)})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         admin_from(props).call("DELETE", f"/{quote(id_)}", expect=(204, 404))

@@ -140,7 +140,8 @@ def test_the_dev_stack_comes_up_with_scripts_up_and_serves_login_push_and_pull_o
     switch_to_this_layout(project, (*CODE, JAR))
     assert planned_changes(local_env, project, env) == UPGRADE_CHANGES
     figures["scripts_up_upgrade_s"] = scripts_up(project, env)
-    assert pulumi(local_env, project, env, "preview", "--expect-no-changes", "--non-interactive").returncode == 0
+    clean = pulumi(local_env, project, env, "preview", "--expect-no-changes", "--non-interactive", "--diff")
+    assert clean.returncode == 0, clean.stdout[-4000:]
     figures["old_modules_still_in_state"] = sorted(m.decode() for m in provider_modules(local_env, project, env))
     report("dev-stack", figures)
     # One `up` on this layout re-pickles every provider against the new modules: the shims serve until then

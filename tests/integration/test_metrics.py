@@ -47,15 +47,26 @@ def test_prometheus_scrapes_keycloak_and_the_registry_pods(env_json):
     assert wait_for("Keycloak and the registry scraped", lambda: {"keycloak", "registry"} <= healthy(), env_json)
 
 
+def by_pod(env_json: dict, promql: str) -> dict[str, float]:
+    """A counter summed per pod: a pod replaced by an earlier test takes its series away, and a new one starts from 0,
+    so only per-pod growth says what this test did."""
+    return {r["metric"].get("pod", ""): float(r["value"][1]) for r in query(env_json, f"sum by (pod) ({promql})")}
+
+
+def growth(before: dict[str, float], after: dict[str, float]) -> float:
+    """What the counters grew by: a new pod from 0, a restarted container (its counter reset) from 0 too."""
+    return sum(value - before.get(pod, 0.0) if value >= before.get(pod, 0.0) else value for pod, value in after.items())
+
+
 def test_promql_gives_registry_requests_by_status_code_and_keycloak_logins(local_env, env_json, user):
     realm = local_env.settings.realm
     login_events = f'keycloak_user_events_total{{realm="{realm.name}",client_id="{realm.client_id}",event="login"'
-    logins = f"sum({login_events}"
     registry = next(r for r in env_json["registries"] if r["line"] == local_env.settings.registry.line)
-    successes_before = value(env_json, logins + ',error=""})')
-    failures_before = value(env_json, logins + ',error!=""})')
-    requests_with = 'sum(registry_http_requests_total{{component="registry",code="{}"}})'.format
-    ok_before, challenged_before = value(env_json, requests_with(200)), value(env_json, requests_with(401))
+    counters = {"successful logins": (login_events + ',error=""}', LOGINS),
+                "failed logins": (login_events + ',error!=""}', 1),
+                "registry 200s": ('registry_http_requests_total{component="registry",code="200"}', LOGINS),
+                "registry 401s": ('registry_http_requests_total{component="registry",code="401"}', LOGINS)}
+    before = {name: by_pod(env_json, promql) for name, (promql, _) in counters.items()}
 
     for _ in range(LOGINS):
         assert registry_get(registry, None).status_code == 401  # the challenge every docker client starts with
@@ -63,12 +74,13 @@ def test_promql_gives_registry_requests_by_status_code_and_keycloak_logins(local
         assert registry_get(registry, token).status_code == 200
     assert request_token(env_json, user["username"], "not-the-password").status_code == 401
 
-    wait_for("the new logins and requests scraped", lambda: (
-        value(env_json, logins + ',error=""})') >= successes_before + LOGINS and
-        value(env_json, logins + ',error!=""})') >= failures_before + 1 and
-        value(env_json, requests_with(200)) >= ok_before + LOGINS and
-        value(env_json, requests_with(401)) >= challenged_before + LOGINS),
-        env_json)
+    def short() -> list[str]:
+        return [name for name, (promql, wanted) in counters.items()
+                if growth(before[name], by_pod(env_json, promql)) < wanted]
+    deadline = time.monotonic() + 90
+    while missing := short():
+        assert time.monotonic() < deadline, f"not scraped within 90 s: {missing}; targets: {targets(env_json)}"
+        time.sleep(1)
     by_code = {r["metric"]["code"]: float(r["value"][1]) for r in query(
         env_json, 'sum by (code) (registry_http_requests_total{component="registry"})')}
     assert {"200", "401"} <= set(by_code), by_code
