@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from components.backup import CLIENTS, backup_script, download_script, restore_script, upload_script
+from lib.database_restore import job_outcome, with_backup
 from settings import parse_settings
 from support.mock_program import VALID, is_secret, run_program, stack_file_config
 
@@ -172,3 +173,15 @@ def test_the_s3_copy_keeps_the_newest_and_a_restore_fetches_the_newest(aws, clie
     named = run(download_script(settings, settings.backup, str(fetched)), aws,
                 BACKUP="keycloak-20261103T000000Z.sql.gz")
     assert named.returncode == 0 and (fetched / "keycloak-20261103T000000Z.sql.gz").read_bytes() == b"03"
+
+
+def test_the_restore_names_its_dump_to_every_step_of_the_job():
+    job = {"spec": {"template": {"spec": {
+        "initContainers": [{"name": "fetch-from-s3", "env": [{"name": "HOME", "value": "/tmp"}]}],
+        "containers": [{"name": "restore", "env": [{"name": "BACKUP", "value": "latest"}]}]}}}}
+    pod = with_backup(job, "keycloak-20261130T023000Z.sql.gz")["spec"]["template"]["spec"]
+    for container in (*pod["initContainers"], *pod["containers"]):
+        assert [e for e in container["env"] if e["name"] == "BACKUP"] == [
+            {"name": "BACKUP", "value": "keycloak-20261130T023000Z.sql.gz"}], container["name"]
+    assert (job_outcome({"status": {"succeeded": 1}}), job_outcome({"status": {"failed": 1}}),
+            job_outcome({"status": {"active": 1}})) == ("succeeded", "failed", "")
