@@ -84,6 +84,12 @@ class KubeApi:
             status.get("updatedReplicas", 0) == wanted and status.get("availableReplicas", 0) == wanted and \
             status.get("replicas", 0) == wanted
 
+    def claim_directory(self, namespace: str, claim: str) -> Path:
+        """The host directory of a bound claim's volume (local-path makes hostPath or local volumes)."""
+        bound = self.get(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{claim}")
+        volume = self.get(f"/api/v1/persistentvolumes/{bound['spec']['volumeName']}")["spec"]
+        return Path((volume.get("hostPath") or volume.get("local"))["path"])
+
     def secret_data(self, namespace: str, name: str) -> dict[str, bytes]:
         secret = self.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
         if secret is None:

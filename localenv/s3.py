@@ -105,6 +105,4 @@ def start(api: KubeApi, settings: Settings, state_dir: Path) -> None:
 
 def data_directory(api: KubeApi, bucket: str) -> Path:
     """A bucket's directory on this host (the claim's local-path volume): the tests read what S3 holds there."""
-    claim = api.get(f"/api/v1/namespaces/{NAMESPACE}/persistentvolumeclaims/{NAME}")
-    volume = api.get(f"/api/v1/persistentvolumes/{claim['spec']['volumeName']}")["spec"]
-    return Path((volume.get("hostPath") or volume.get("local"))["path"]) / bucket
+    return api.claim_directory(NAMESPACE, NAME) / bucket

@@ -26,13 +26,6 @@ pytestmark = pytest.mark.changes_stack  # deletes the database and restores it
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def claim_directory(kube, namespace: str, claim: str) -> Path:
-    """The host directory of a claim's local-path volume."""
-    bound = kube.get(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{claim}")
-    volume = kube.get(f"/api/v1/persistentvolumes/{bound['spec']['volumeName']}")["spec"]
-    return Path((volume.get("hostPath") or volume.get("local"))["path"])
-
-
 def backup(kube, namespace: str) -> tuple[str, int, int]:
     """Run the backup job once: the dump's file name, its size and the seconds the dump took, from its log."""
     job = start_job(kube, namespace, BACKUP_JOB)
@@ -67,13 +60,11 @@ def realm_state(admin, realm: str, client_id: str) -> dict:
 
 def test_the_backup_job_keeps_the_newest_dumps(local_env, kube, env_json):
     namespace, retention = env_json["namespace"], local_env.settings.database.backup.retention
-    directory = claim_directory(kube, namespace, BACKUP_CLAIM) if kube.get(
-        f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{BACKUP_CLAIM}")["spec"].get("volumeName") else None
     names = []
     for _ in range(retention + 1):
         names.append(backup(kube, namespace)[0])
         time.sleep(1.1)  # dumps are named by the second
-    directory = directory or claim_directory(kube, namespace, BACKUP_CLAIM)
+    directory = kube.claim_directory(namespace, BACKUP_CLAIM)  # bound by the first job (WaitForFirstConsumer)
     kept = sorted(p.name for p in directory.glob("*.sql.gz"))
     assert kept == sorted(names)[-retention:], (kept, names)
     for name in kept:
@@ -93,7 +84,7 @@ def test_a_lost_database_comes_back_from_its_backup(local_env, kube, admin, env_
     dump, size, dump_seconds = backup(kube, namespace)
 
     # The loss: the claim and its volume (local-path deletes the directory), the pod that held them.
-    data = claim_directory(kube, namespace, DATABASE_CLAIM)
+    data = kube.claim_directory(namespace, DATABASE_CLAIM)
     signed_before = token_for(env_json, user["username"], user["password"])
     lost_at = time.monotonic()
     kube.call("DELETE", f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{DATABASE_CLAIM}", expect=(200, 202))

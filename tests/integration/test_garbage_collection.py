@@ -36,9 +36,7 @@ def blobs_dir(local_env, kube, namespace: str) -> Path:
     layout = Path("docker") / "registry" / "v2" / "blobs" / "sha256"
     if local_env.settings.registry.storage == "s3":
         return s3.data_directory(kube, local_env.settings.registry.s3.bucket) / layout
-    claim = kube.get(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/registry-data")
-    volume = kube.get(f"/api/v1/persistentvolumes/{claim['spec']['volumeName']}")["spec"]
-    return Path((volume.get("hostPath") or volume.get("local"))["path"]) / layout
+    return kube.claim_directory(namespace, "registry-data") / layout
 
 
 def blob_file(blobs: Path, digest: str) -> Path:

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import requests
 
@@ -138,7 +137,7 @@ def test_the_database_lives_on_a_volume_the_provisioner_made(local_env, kube, en
     claim = kube.get(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/keycloak-db-data")
     volume = kube.get(f"/api/v1/persistentvolumes/{claim['spec']['volumeName']}")
     assert volume["metadata"]["annotations"]["pv.kubernetes.io/provisioned-by"] == "rancher.io/local-path"
-    host_path = Path((volume["spec"].get("hostPath") or volume["spec"].get("local"))["path"])
+    host_path = kube.claim_directory(namespace, "keycloak-db-data")
     assert host_path.is_relative_to(local_env.node_files.volumes)
     database = local_env.pods("database")[0]
     mount = next(m for m in database["spec"]["containers"][0]["volumeMounts"] if m["mountPath"] == DATA_DIR)
