@@ -305,6 +305,24 @@ class LocalEnvironment:
                 raise processes.ServerError(f"the registry Deployments did not settle within {timeout:.0f}s")
             time.sleep(0.5)
 
+    def wait_for_keycloak(self, timeout: float = 180) -> None:
+        """Until every Keycloak replica is ready, no old pod is left and the Service routes to exactly those pods: a
+        test that disturbed Keycloak or its database leaves it settled (a pod not yet routed, or one whose readiness
+        still follows the database, refuses or drops the next test's first connections)."""
+        api, namespace = self.kube(), self.settings.namespace
+        replicas = self.settings.keycloak.replicas
+
+        def settled() -> bool:
+            return api.deployment_available(namespace, "keycloak") and \
+                len(self.pods("keycloak", include_terminating=True)) == replicas and \
+                api.serving_endpoints(namespace, "keycloak") == (replicas, 0)
+
+        deadline = time.monotonic() + timeout
+        while not settled():
+            if time.monotonic() > deadline:
+                raise processes.ServerError(f"Keycloak did not settle within {timeout:.0f}s")
+            time.sleep(0.5)
+
     def registry_workload(self, line: str) -> str:
         """The workload serving one registry line: the stack's registry or the copy beside it."""
         return "registry" if line == self.settings.registry.line else OTHER_LINE_NAME

@@ -84,6 +84,13 @@ class KubeApi:
             status.get("updatedReplicas", 0) == wanted and status.get("availableReplicas", 0) == wanted and \
             status.get("replicas", 0) == wanted
 
+    def serving_endpoints(self, namespace: str, service: str) -> tuple[int, int]:
+        """(ready, not ready) endpoints of a Service, as kube-proxy sees them in its EndpointSlices."""
+        slices = self.items(f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices",
+                            f"kubernetes.io/service-name={service}")
+        ready = [bool((e.get("conditions") or {}).get("ready")) for s in slices for e in s.get("endpoints") or []]
+        return sum(ready), len(ready) - sum(ready)
+
     def claim_directory(self, namespace: str, claim: str) -> Path:
         """The host directory of a bound claim's volume (local-path makes hostPath or local volumes)."""
         bound = self.get(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{claim}")
