@@ -4,6 +4,8 @@ away users outside the group."""
 
 from __future__ import annotations
 
+from typing import Optional
+
 import pulumi
 import pulumi_keycloak as keycloak
 
@@ -12,7 +14,7 @@ from lib.keycloak_extension import DOCKER_PASSWORD_ID, MEMBER_GATE_ID, MEMBER_GA
 from lib.passwords import generated_password
 from providers.docker_client import DockerV2Client
 from providers.keycloak_resources import KeycloakAdminCredentials, KeycloakRealm, UserPassword
-from settings import ACCESS_CLIENT_ROLES, RealmSettings, RepositoryGrant
+from settings import ACCESS_CLIENT_ROLES, RealmSettings, RepositoryGrant, Robot
 
 # Keycloak 26 asks users without first/last name and email to complete their profile; HTTP Basic (the
 # docker protocol) cannot answer that, so the login would fail. Registry accounts need no profile.
@@ -110,19 +112,22 @@ class RealmConfiguration(pulumi.ComponentResource):
         self._grant_groups(name, realm, realm_id, kc)
         self.robot_passwords = {}
         for robot in realm.robots:
-            self._add_robot(name, realm_id, robot.name, robot.grant, connection, kc, dynamic)
+            self._add_robot(name, realm_id, robot, connection, kc, dynamic)
 
         self._docker_flow(name, realm, realm_id, kc)
         self.register_outputs({"realm": self.realm.realm, "clientId": self.client.client_id,
                                "usernames": list(realm.users), "robots": [robot.name for robot in realm.robots]})
 
     def _access_role(self, resource_name: str, realm_id: pulumi.Output[str], role_name: str, holder: str,
-                     grant: RepositoryGrant, kc: pulumi.ResourceOptions) -> keycloak.Role:
-        """A client role of the docker-v2 client whose attributes are one rule: Keycloak keeps the rules as data.
-        One at a time: concurrent role-attribute writes deadlock in MySQL/MariaDB (Keycloak 26.7.3 answers 500)."""
+                     grant: RepositoryGrant, kc: pulumi.ResourceOptions,
+                     attributes: Optional[dict[str, str]] = None) -> keycloak.Role:
+        """A client role of the docker-v2 client whose attributes are one rule (``attributes``: the rule and more):
+        Keycloak keeps the rules as data. One at a time: concurrent role-attribute writes deadlock in MySQL/MariaDB
+        (Keycloak 26.7.3 answers 500)."""
         after_previous = pulumi.ResourceOptions(depends_on=self.access_roles[-1:])
         role = keycloak.Role(resource_name, realm_id=realm_id, client_id=self.client.id, name=role_name,
-                             description=f"{holder}: {describe(grant)}", attributes=grant.role_attributes(),
+                             description=f"{holder}: {describe(grant)}",
+                             attributes=attributes or grant.role_attributes(),
                              opts=pulumi.ResourceOptions.merge(kc, after_previous))
         self.access_roles.append(role)
         return role
@@ -149,17 +154,21 @@ class RealmConfiguration(pulumi.ComponentResource):
             resource = f"{name}-group-roles" if group == realm.group else f"{name}-team-{group}-roles"
             keycloak.GroupRoles(resource, realm_id=realm_id, group_id=groups[group].id, role_ids=role_ids, opts=kc)
 
-    def _add_robot(self, name: str, realm_id: pulumi.Output[str], robot: str, grant: RepositoryGrant,
-                   connection: dict, kc: pulumi.ResourceOptions, dynamic: pulumi.ResourceOptions) -> None:
-        """A realm user in no group: the access role and its own rule's role, exactly; a generated password."""
-        user = keycloak.User(f"{name}-robot-{robot}", realm_id=realm_id, username=robot, enabled=True, opts=kc)
-        role = self._access_role(f"{name}-robot-{robot}-rule", realm_id, robot_role(robot), f"robot {robot}", grant, kc)
-        keycloak.UserRoles(f"{name}-robot-{robot}-roles", realm_id=realm_id, user_id=user.id,
+    def _add_robot(self, name: str, realm_id: pulumi.Output[str], robot: Robot, connection: dict,
+                   kc: pulumi.ResourceOptions, dynamic: pulumi.ResourceOptions) -> None:
+        """A realm user in no group: the access role and its own rule's role, exactly (with its expiry, which the
+        extension's docker login enforces); a generated password, rotated with an overlap when ``rotation`` changes."""
+        user = keycloak.User(f"{name}-robot-{robot.name}", realm_id=realm_id, username=robot.name, enabled=True,
+                             opts=kc)
+        role = self._access_role(f"{name}-robot-{robot.name}-rule", realm_id, robot_role(robot.name),
+                                 f"robot {robot.name}", robot.grant, kc, robot.role_attributes())
+        keycloak.UserRoles(f"{name}-robot-{robot.name}-roles", realm_id=realm_id, user_id=user.id,
                            role_ids=[self.role.id, role.id], opts=kc)
-        password = generated_password(f"{name}-robot-{robot}-password", self, length=32)
-        applied = UserPassword(f"{name}-robot-{robot}-credential", connection=connection, realm=realm_id,
-                               user_id=user.id, password=password, opts=dynamic)
-        self.robot_passwords[robot] = applied.password
+        password = generated_password(f"{name}-robot-{robot.name}-password", self, length=32, rotation=robot.rotation)
+        applied = UserPassword(f"{name}-robot-{robot.name}-credential", connection=connection, realm=realm_id,
+                               user_id=user.id, password=password, overlap_seconds=robot.rotation_overlap_seconds,
+                               opts=dynamic)
+        self.robot_passwords[robot.name] = applied.password
 
     def _docker_flow(self, name: str, realm: RealmSettings, realm_id: pulumi.Output[str],
                      kc: pulumi.ResourceOptions) -> None:

@@ -356,6 +356,17 @@ def _reset_password(props: dict[str, Any]) -> None:
                            json={"type": "password", "value": props["password"], "temporary": False})
 
 
+# The extension's admin resource (PasswordRotationProviderFactory.ID; a unit test keeps them equal).
+EXTENSION_ADMIN_PATH = "keycloak-registry"
+
+
+def _rotate_password(props: dict[str, Any]) -> None:
+    """The new password, the current one kept working for ``overlap_seconds`` (Keycloak's reset replaces it)."""
+    admin_from(props).call(
+        "POST", f"/{quote(props['realm'])}/{EXTENSION_ADMIN_PATH}/users/{quote(props['user_id'])}/password-rotation",
+        json={"password": props["password"], "overlapSeconds": int(props["overlap_seconds"])}, expect=(204,))
+
+
 class UserPasswordProvider(ResourceProvider):
     """Sets a user's (non-temporary) password on create and whenever it changes. The stack owns the password:
     read() cannot check it (Keycloak never returns one), so the realm lets users not change it themselves
@@ -377,7 +388,7 @@ class UserPasswordProvider(ResourceProvider):
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         if olds.get("password") != news["password"]:  # a new admin login alone must not reset it (password history)
-            _reset_password(news)
+            (_rotate_password if news.get("overlap_seconds") else _reset_password)(news)
         return UpdateResult(dict(news))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
@@ -386,13 +397,15 @@ class UserPasswordProvider(ResourceProvider):
 
 class UserPassword(AdminApiResource):
     """The password of one realm user, owned by the stack (change it in config, never in the account console); in
-    `pulumi up`, ``password`` resolves only once Keycloak has it."""
+    `pulumi up`, ``password`` resolves only once Keycloak has it. With ``overlap_seconds``, a new password is a
+    rotation: the previous one keeps working that long (the extension's admin resource)."""
 
     user_id: pulumi.Output[str]
     password: pulumi.Output[str]
 
     def __init__(self, name: str, *, connection: Mapping[str, pulumi.Input[str]], realm: pulumi.Input[str],
-                 user_id: pulumi.Input[str], password: pulumi.Input[str],
+                 user_id: pulumi.Input[str], password: pulumi.Input[str], overlap_seconds: int = 0,
                  opts: Optional[pulumi.ResourceOptions] = None):
+        overlap = {"overlap_seconds": overlap_seconds} if overlap_seconds else {}
         super().__init__(UserPasswordProvider(), name, connection,
-                         {"realm": realm, "user_id": user_id, "password": password}, ("password",), opts)
+                         {"realm": realm, "user_id": user_id, "password": password, **overlap}, ("password",), opts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Optional
 
 
@@ -40,12 +41,32 @@ class Team:
     members: tuple[str, ...]
 
 
+# How long a robot's rotated-out password keeps working by default: a day, for every consumer to pick the new one up.
+DEFAULT_ROTATION_OVERLAP_SECONDS = 86400
+# The extension's own bound (PasswordRotationResource.MAX_OVERLAP_SECONDS): 30 days.
+ROTATION_OVERLAP_SECONDS = (0, 30 * 86400)
+
+
 @dataclass(frozen=True)
 class Robot:
-    """A non-human account (CI): a realm user outside every group, with its own grant and a generated password."""
+    """A non-human account (CI): a realm user outside every group, with its own grant and a generated password.
+    ``expires_at`` (UTC) ends its logins; a new ``rotation`` value generates a new password, the previous one
+    working ``rotation_overlap_seconds`` longer, so consumers switch without an outage."""
 
     name: str
     grant: RepositoryGrant
+    expires_at: Optional[datetime] = None
+    rotation: str = ""
+    rotation_overlap_seconds: int = DEFAULT_ROTATION_OVERLAP_SECONDS
+
+    def role_attributes(self) -> dict[str, str]:
+        """The rule, and the expiry the extension's docker login checks (epoch seconds: one exact instant)."""
+        expiry = {"expires-at": str(int(self.expires_at.timestamp()))} if self.expires_at else {}
+        return {**self.grant.role_attributes(), **expiry}
+
+    def summary(self) -> dict[str, Any]:
+        expiry = {"expiresAt": self.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")} if self.expires_at else {}
+        return {"robot": self.name, **self.grant.summary(), **expiry}
 
 
 # The extension's mapper modes: every requested scope, or what the user's client roles allow.

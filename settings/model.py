@@ -193,7 +193,7 @@ class RealmSettings:
         """Who may do what, as Keycloak enforces it: a stack output for audits and for other stacks."""
         return {"mode": self.access_mode, "defaultAccess": self.default_access,
                 "groups": [{"group": rule.group, **rule.grant.summary()} for rule in self.group_rules],
-                "robots": [{"robot": robot.name, **robot.grant.summary()} for robot in self.robots],
+                "robots": [robot.summary() for robot in self.robots],
                 "teams": {team.name: list(team.members) for team in self.teams}}
 
 

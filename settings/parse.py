@@ -6,12 +6,21 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from datetime import date, datetime, timezone
 from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit
 
 from cryptography import x509
 
-from .access import DEFAULT_GRANTS, GroupRule, RepositoryGrant, Robot, Team
+from .access import (
+    DEFAULT_GRANTS,
+    DEFAULT_ROTATION_OVERLAP_SECONDS,
+    ROTATION_OVERLAP_SECONDS,
+    GroupRule,
+    RepositoryGrant,
+    Robot,
+    Team,
+)
 from .keys import (
     CONFIG_KEYS,
     DATABASE_VERSIONS,
@@ -327,7 +336,8 @@ def _repository_access(problems: _Problems, value: list, groups: tuple[str, ...]
 def _robots(problems: _Problems, value: list, taken: tuple[str, ...]) -> tuple[Robot, ...]:
     robots: dict[str, Robot] = {}
     for entry in _entries(problems, "robots", value,
-                          {"name": True, "repositories": False, "actions": False, "catalog": False}):
+                          {"name": True, "repositories": False, "actions": False, "catalog": False,
+                           "expiresAt": False, "rotation": False, "rotationOverlapSeconds": False}):
         name = entry["name"]
         if not isinstance(name, str) or not USERNAME.match(name):
             problems.add("robots", entry, "name: a lower-case account name (letters, digits, . _ @ -)")
@@ -335,8 +345,35 @@ def _robots(problems: _Problems, value: list, taken: tuple[str, ...]) -> tuple[R
         if name in taken or name in robots:
             problems.add("robots", entry, f"a robot name used by no user, admin or other robot; {name} is taken")
             continue
-        robots[name] = Robot(name, _grant(problems, "robots", entry))
+        rotation, overlap = entry.get("rotation", ""), entry.get("rotationOverlapSeconds",
+                                                                    DEFAULT_ROTATION_OVERLAP_SECONDS)
+        if isinstance(rotation, bool) or not isinstance(rotation, (str, int)) or len(str(rotation)) > 100:
+            problems.add("robots", entry, "rotation: a string of at most 100 characters (change it to rotate)")
+        if isinstance(overlap, bool) or not isinstance(overlap, int) or \
+                not ROTATION_OVERLAP_SECONDS[0] <= overlap <= ROTATION_OVERLAP_SECONDS[1]:
+            problems.add("robots", entry, f"rotationOverlapSeconds: whole seconds from {ROTATION_OVERLAP_SECONDS[0]} "
+                                          f"to {ROTATION_OVERLAP_SECONDS[1]} (30 days)")
+        robots[name] = Robot(name, _grant(problems, "robots", entry), _expires_at(problems, entry),
+                             str(rotation), overlap if isinstance(overlap, int) else 0)
     return tuple(robots.values())
+
+
+def _expires_at(problems: _Problems, entry: dict) -> Optional[datetime]:
+    """A robot's expiresAt: an RFC 3339 time with its offset, or a date (00:00 UTC that day); in UTC."""
+    value = entry.get("expiresAt")
+    if value is None:
+        return None
+    try:
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            return datetime.combine(date.fromisoformat(value), datetime.min.time(), timezone.utc)
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) and "T" in value.upper() else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        problems.add("robots", entry, "expiresAt: an RFC 3339 time with its offset, e.g. 2027-03-31T18:00:00Z, "
+                                      "or a date, e.g. 2027-03-31 (00:00 UTC)")
+        return None
+    return parsed.astimezone(timezone.utc)
 
 
 def _brute_force(problems: _Problems, values: Mapping[str, Any]) -> BruteForce:

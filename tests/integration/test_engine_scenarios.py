@@ -127,8 +127,12 @@ def test_another_stack_reads_the_outputs_through_a_stack_reference(stack):
     with scratch_stack(stack, "consumer", config, CONSUMER) as name:
         stack.run("up", "--yes", "--skip-preview", "--non-interactive", stack=name, cwd=CONSUMER)
         read = json.loads(stack.run("stack", "output", "--json", stack=name, cwd=CONSUMER).stdout)
+        shown = json.loads(stack.run("stack", "output", "--json", "--show-secrets", stack=name, cwd=CONSUMER).stdout)
     wanted = ("registryUrl", "tokenRealm", "tokenService", "tokenIssuer", "repositoryAccess")
     assert {k: read[k] for k in wanted} == {k: outputs[k] for k in wanted}
+    assert read["ciPullPassword"] == "[secret]"  # still a secret in the consuming stack
+    robots = json.loads(stack.run("stack", "output", "robotPasswords", "--json", "--show-secrets").stdout)
+    assert shown["ciPullPassword"] == robots["ci-pull"]
 
 
 # ------------------------------------------------------------------------------------ changes

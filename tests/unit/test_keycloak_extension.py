@@ -7,7 +7,9 @@ import re
 import zipfile
 
 from lib import keycloak_extension
+from providers.keycloak_resources import EXTENSION_ADMIN_PATH
 from settings import ACCESS_ALLOW_ALL, ACCESS_CLIENT_ROLES, KEYCLOAK_VERSION
+from settings.access import ROTATION_OVERLAP_SECONDS
 from support.mock_program import container
 
 SOURCES = keycloak_extension.SOURCE_DIR / "src" / "main" / "java" / "dev" / "keycloakregistry"
@@ -35,6 +37,14 @@ def test_the_program_names_the_docker_password_authenticator_as_the_jar_defines(
     assert java_constant("PROVIDER_ID", factory) == keycloak_extension.DOCKER_PASSWORD_ID
 
 
+def test_the_program_names_the_rotation_resource_and_robot_data_as_the_jar_defines():
+    assert java_constant("ID", "robots/PasswordRotationProviderFactory.java") == EXTENSION_ADMIN_PATH
+    assert java_constant("EXPIRES_AT", "robots/RobotLifecycle.java") == "expires-at"
+    rotation = "robots/PasswordRotationResource.java"
+    assert int(re.search(r"MAX_OVERLAP_SECONDS = (\d+)L \* (\d+) \* (\d+)", (SOURCES / rotation).read_text())
+               .group(1)) * 86400 == ROTATION_OVERLAP_SECONDS[1]
+
+
 def test_the_extension_builds_against_the_keycloak_the_program_deploys():
     pom = (keycloak_extension.SOURCE_DIR / "pom.xml").read_text()
     assert re.search(r"<keycloak.version>([^<]+)</keycloak.version>", pom).group(1) == KEYCLOAK_VERSION
@@ -48,6 +58,9 @@ def test_the_committed_jar_registers_the_mapper_with_keycloak():
         authenticators = jar.read("META-INF/services/org.keycloak.authentication.AuthenticatorFactory").decode().split()
         assert authenticators == ["dev.keycloakregistry.login.MemberGateAuthenticatorFactory",
                                   "dev.keycloakregistry.login.DockerPasswordAuthenticatorFactory"]
+        admin = jar.read("META-INF/services/org.keycloak.services.resources.admin.ext."
+                         "AdminRealmResourceProviderFactory").decode().split()
+        assert admin == ["dev.keycloakregistry.robots.PasswordRotationProviderFactory"]
 
 
 def test_keycloak_mounts_the_jar_from_a_config_map_and_rolls_when_it_changes(dev_run):

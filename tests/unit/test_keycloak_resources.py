@@ -188,3 +188,28 @@ def test_only_keycloaks_own_refusals_count_as_refused():
             first_accepted(login_candidates(OLDS, NEWS), login_answering(status, body))
     with pytest.raises(KeycloakApiError, match="400"):  # e.g. a proxy in front of a Keycloak not routed yet
         first_accepted(login_candidates(OLDS, NEWS), login_answering(400, "<html>Bad Request</html>"))
+
+
+class RecordingAdmin:
+    """Stands in for the admin session only to record which endpoint an update picks; the endpoints themselves run
+    against the real Keycloak in tests/integration/test_robots.py."""
+
+    def __init__(self):
+        self.calls = []
+
+    def call(self, method, path, json=None, expect=None):
+        self.calls.append((method, path, json))
+
+
+@pytest.mark.parametrize("overlap,expected", [
+    (600, ("POST", "/registry/keycloak-registry/users/uuid/password-rotation",
+           {"password": "second", "overlapSeconds": 600})),
+    (None, ("PUT", "/registry/users/uuid/reset-password",
+            {"type": "password", "value": "second", "temporary": False})),
+])
+def test_a_new_password_with_an_overlap_is_a_rotation_and_without_one_a_reset(monkeypatch, overlap, expected):
+    admin = RecordingAdmin()
+    monkeypatch.setattr(keycloak_resources, "admin_from", lambda props: admin)
+    news = {**PASSWORD, "password": "second", **({"overlap_seconds": overlap} if overlap else {})}
+    UserPasswordProvider().update("uuid", {**PASSWORD, **({"overlap_seconds": overlap} if overlap else {})}, news)
+    assert admin.calls == [expected]

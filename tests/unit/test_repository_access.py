@@ -209,3 +209,69 @@ def test_removing_the_last_rule_leaves_members_with_the_stated_default_only():
     assert client["access_mode"] == ACCESS_CLIENT_ROLES  # not allow-all: the robot's rule stays the only grant
     assert [r.inputs["name"] for r in run.of_type(ROLE) if r.inputs.get("clientId")] == ["robot:ci-pull"]
     assert run.outputs["repositoryAccess"]["groups"] == []
+
+
+# ------------------------------------------------------------------ robots with a lifecycle (issue 17)
+LIFECYCLE = json.dumps([
+    {"name": "ci-pull", "repositories": ["team-a/*"], "actions": ["pull"], "expiresAt": "2027-03-31T20:00:00+02:00",
+     "rotation": "2026-11", "rotationOverlapSeconds": 600},
+    {"name": "ci-push", "repositories": ["team-a/*"], "actions": ["push"], "expiresAt": "2027-04-01"},
+    {"name": "ci-forever", "repositories": ["team-a/*"], "actions": ["pull"]},
+])
+
+
+def lifecycle_run():
+    return run_program({**WITH_RULES, "robots": LIFECYCLE})
+
+
+def test_a_robot_expiry_is_one_utc_instant_and_a_date_means_its_midnight():
+    robots = {r.name: r for r in parse_settings({**WITH_RULES, "robots": LIFECYCLE}).realm.robots}
+    assert robots["ci-pull"].expires_at.isoformat() == "2027-03-31T18:00:00+00:00"
+    assert robots["ci-push"].expires_at.isoformat() == "2027-04-01T00:00:00+00:00"
+    assert robots["ci-forever"].expires_at is None
+    assert (robots["ci-pull"].rotation, robots["ci-pull"].rotation_overlap_seconds) == ("2026-11", 600)
+    assert (robots["ci-forever"].rotation, robots["ci-forever"].rotation_overlap_seconds) == ("", 86400)
+
+
+LIFECYCLE_INVALID = [
+    ({"expiresAt": "2027-03-31T18:00:00"}, "expiresAt: an RFC 3339 time with its offset"),
+    ({"expiresAt": "next year"}, "expiresAt: an RFC 3339 time with its offset"),
+    ({"expiresAt": 1800000000}, "expiresAt: an RFC 3339 time with its offset"),
+    ({"rotation": ["a"]}, "rotation: a string of at most 100 characters"),
+    ({"rotation": True}, "rotation: a string of at most 100 characters"),
+    ({"rotationOverlapSeconds": -1}, "rotationOverlapSeconds: whole seconds from 0 to 2592000 (30 days)"),
+    ({"rotationOverlapSeconds": 2592001}, "rotationOverlapSeconds: whole seconds from 0 to 2592000"),
+    ({"rotationOverlapSeconds": "1h"}, "rotationOverlapSeconds: whole seconds from 0 to 2592000"),
+    ({"expires": "2027-01-01"}, "(unknown: expires)"),
+]
+
+
+@pytest.mark.parametrize("field,message", LIFECYCLE_INVALID, ids=[m[:40] for _, m in LIFECYCLE_INVALID])
+def test_a_bad_robot_lifecycle_field_is_one_clear_error_before_anything_is_registered(field, message):
+    robots = json.dumps([{"name": "ci-pull", "repositories": ["a"], "actions": ["pull"], **field}])
+    with pytest.raises(SettingsError) as error:
+        run_program({**WITH_RULES, "robots": robots})
+    assert message in str(error.value)
+
+
+def test_the_robot_role_carries_its_expiry_for_the_docker_login_to_enforce():
+    roles = {r.inputs["name"]: r.inputs.get("attributes", {}) for r in lifecycle_run().of_type(ROLE)}
+    assert roles["robot:ci-pull"] == {"repositories": "team-a/*", "actions": "pull", "expires-at": "1806516000"}
+    assert roles["robot:ci-push"]["expires-at"] == "1806537600"
+    assert "expires-at" not in roles["robot:ci-forever"]
+
+
+def test_a_rotation_value_keys_the_generated_password_and_the_credential_gets_the_overlap():
+    run = lifecycle_run()
+    passwords = {p.name: p.inputs for p in run.of_type("random:index/randomPassword:RandomPassword")}
+    assert passwords["realm-robot-ci-pull-password"]["keepers"] == {"rotation": "2026-11"}
+    assert "keepers" not in passwords["realm-robot-ci-forever-password"]  # as before rotations existed: no new one
+    credentials = {c.name: c.inputs for c in run.of_type(DYNAMIC)}
+    assert credentials["realm-robot-ci-pull-credential"]["overlap_seconds"] == 600
+    assert credentials["realm-robot-ci-forever-credential"]["overlap_seconds"] == 86400
+    assert "overlap_seconds" not in credentials["realm-user-alice-credential"]  # people: reset, no overlap
+
+
+def test_the_access_summary_states_each_robot_expiry():
+    robots = {r["robot"]: r for r in lifecycle_run().outputs["repositoryAccess"]["robots"]}
+    assert robots["ci-pull"]["expiresAt"] == "2027-03-31T18:00:00Z" and "expiresAt" not in robots["ci-forever"]

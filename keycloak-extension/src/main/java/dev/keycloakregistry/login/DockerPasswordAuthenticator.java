@@ -1,19 +1,87 @@
 package dev.keycloakregistry.login;
 
+import java.nio.charset.StandardCharsets;
+import java.util.Base64;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+
+import dev.keycloakregistry.robots.PreviousPasswords;
+import dev.keycloakregistry.robots.RobotLifecycle;
+import jakarta.ws.rs.core.HttpHeaders;
 import org.keycloak.authentication.AuthenticationFlowContext;
+import org.keycloak.common.util.Time;
+import org.keycloak.events.Errors;
+import org.keycloak.models.ClientModel;
+import org.keycloak.models.KeycloakSession;
+import org.keycloak.models.RealmModel;
 import org.keycloak.models.UserModel;
 import org.keycloak.models.credential.PasswordCredentialModel;
 import org.keycloak.protocol.docker.DockerAuthenticator;
 
 /**
- * Keycloak's Docker Authenticator, with its success recorded as a password login so brute-force detection resets
- * the account's failure count, as it does for the login form.
+ * Keycloak's Docker Authenticator, plus the account lifecycle the registry needs:
+ * <ul>
+ * <li>success is recorded as a password login, so brute-force detection resets the failure count as the login form
+ * does;</li>
+ * <li>an account past the expiry on one of its roles of the docker client is refused, as a wrong password is;</li>
+ * <li>a password rotated out still works until the end of its overlap ({@link PreviousPasswords}).</li>
+ * </ul>
  */
 public final class DockerPasswordAuthenticator extends DockerAuthenticator {
 
+    /** The event error of a login refused because the account expired. */
+    public static final String ACCOUNT_EXPIRED = "account_expired";
+
     @Override
     protected void userSuccessAction(AuthenticationFlowContext context, UserModel user) {
+        if (RobotLifecycle.expired(expiries(user, context.getAuthenticationSession().getClient()), Time.currentTimeSeconds())) {
+            userDisabledAction(context, context.getRealm(), user, ACCOUNT_EXPIRED);
+            return;
+        }
         context.getAuthenticationSession().setAuthenticatedUser(user);
         context.success(PasswordCredentialModel.TYPE);
+    }
+
+    @Override
+    protected void notValidCredentialsAction(AuthenticationFlowContext context, RealmModel realm, UserModel user) {
+        KeycloakSession session = context.getSession();
+        boolean previous = basicPassword(context)
+                .filter(password -> PreviousPasswords.accepts(session, user, password, Time.currentTimeSeconds()))
+                .isPresent();
+        if (!previous) {
+            super.notValidCredentialsAction(context, realm, user);
+        } else if (realm.isBruteForceProtected() && context.getProtector().isTemporarilyDisabled(session, realm, user)) {
+            userDisabledAction(context, realm, user, Errors.USER_TEMPORARILY_DISABLED);
+        } else if (!user.isEnabled()) {
+            userDisabledAction(context, realm, user, Errors.USER_DISABLED);
+        } else {
+            userSuccessAction(context, user);
+        }
+    }
+
+    /** The expiries on the roles of the logging-in client that the user holds (directly or through a group). */
+    private static List<String> expiries(UserModel user, ClientModel client) {
+        return client.getRolesStream().filter(user::hasRole)
+                .map(role -> role.getFirstAttribute(RobotLifecycle.EXPIRES_AT)).filter(Objects::nonNull).toList();
+    }
+
+    /** The password of the request's HTTP Basic credentials (Keycloak's parser is private to its class). */
+    private static Optional<String> basicPassword(AuthenticationFlowContext context) {
+        List<String> headers = context.getHttpRequest().getHttpHeaders().getRequestHeader(HttpHeaders.AUTHORIZATION);
+        return Optional.ofNullable(headers).flatMap(all -> all.stream()
+                        .filter(header -> header.startsWith("Basic ")).reduce((first, last) -> last))
+                .map(header -> header.substring("Basic ".length()).trim())
+                .flatMap(DockerPasswordAuthenticator::decoded)
+                .filter(credentials -> credentials.contains(":"))
+                .map(credentials -> credentials.substring(credentials.indexOf(':') + 1));
+    }
+
+    private static Optional<String> decoded(String base64) {
+        try {
+            return Optional.of(new String(Base64.getMimeDecoder().decode(base64), StandardCharsets.UTF_8));
+        } catch (IllegalArgumentException e) {
+            return Optional.empty();
+        }
     }
 }

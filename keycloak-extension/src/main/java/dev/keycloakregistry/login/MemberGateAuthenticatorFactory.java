@@ -2,16 +2,16 @@ package dev.keycloakregistry.login;
 
 import java.util.List;
 
-import org.keycloak.Config;
+import dev.keycloakregistry.StatelessProviderFactory;
 import org.keycloak.authentication.Authenticator;
 import org.keycloak.authentication.AuthenticatorFactory;
 import org.keycloak.models.AuthenticationExecutionModel.Requirement;
 import org.keycloak.models.KeycloakSession;
-import org.keycloak.models.KeycloakSessionFactory;
 import org.keycloak.provider.ProviderConfigProperty;
 
 /** Registers {@link MemberGateAuthenticator}; its one setting names the role members hold. */
-public final class MemberGateAuthenticatorFactory implements AuthenticatorFactory {
+public final class MemberGateAuthenticatorFactory implements AuthenticatorFactory,
+        StatelessProviderFactory<Authenticator> {
 
     public static final String PROVIDER_ID = "keycloak-registry-member-gate";
     public static final String ROLE = "role";
@@ -61,17 +61,5 @@ public final class MemberGateAuthenticatorFactory implements AuthenticatorFactor
     @Override
     public Authenticator create(KeycloakSession session) {
         return SINGLETON;
-    }
-
-    @Override
-    public void init(Config.Scope config) {
-    }
-
-    @Override
-    public void postInit(KeycloakSessionFactory factory) {
-    }
-
-    @Override
-    public void close() {
     }
 }
