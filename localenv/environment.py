@@ -154,7 +154,7 @@ class LocalEnvironment:
             if self.settings.registry.storage == "s3":
                 s3.start(api, self.settings, self.state_dir)
                 for key, value in zip(("s3AccessKey", "s3SecretKey"), s3.credentials(self.state_dir)):
-                    stack.run("config", "set", "--secret", key, value)
+                    stack.run("config", "set", "--secret", "--", key, value)  # a generated value may begin with -
                 state["timings"]["s3"] = round(time.monotonic() - started, 1)
             deployed = time.monotonic()
             stack.up()

@@ -60,14 +60,15 @@ class LocalStack:
 
     def command(self, args: Sequence[str], stack: str = STACK) -> list[str]:
         """`pulumi ARGS` for a stack (default: the local stack), with its --config-file where the command reads
-        config."""
-        argv = [str(self.bin_dir / "pulumi"), *args]
-        if args and args[0] in CONFIG_COMMANDS and not any(a.startswith("--config-file") for a in args):
-            argv += ["--config-file", str(self.config_file(stack))]
+        config. Those flags go before a "--" in ARGS: what follows it is positional (a value that begins with -)."""
+        split = args.index("--") if "--" in args else len(args)
+        flags, positional = list(args[:split]), list(args[split:])
+        if args and args[0] in CONFIG_COMMANDS and not any(a.startswith("--config-file") for a in flags):
+            flags += ["--config-file", str(self.config_file(stack))]
         if args and args[0] not in ("version", "plugin", "login", "logout", "whoami", "about") and \
-                not any(a in ("--stack", "-s") or a.startswith("--stack=") for a in args):
-            argv += ["--stack", stack]
-        return argv
+                not any(a in ("--stack", "-s") or a.startswith("--stack=") for a in flags):
+            flags += ["--stack", stack]
+        return [str(self.bin_dir / "pulumi"), *flags, *positional]
 
     def run(self, *args: str, check: bool = True, timeout: float = 1200, stack: str = STACK,
             cwd: Path = ROOT) -> subprocess.CompletedProcess:

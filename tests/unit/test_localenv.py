@@ -114,6 +114,14 @@ def test_the_local_stack_never_writes_the_committed_stack_file(tmp_path):
     assert "--config-file" not in stack.command(["stack", "output", "--json"])
 
 
+def test_a_generated_secret_that_begins_with_a_dash_stays_a_value(tmp_path):
+    """The clean-clone run generated an S3 secret key beginning with "-", which pulumi took for a flag."""
+    stack = LocalStack(tmp_path, tmp_path / "bin", tmp_path / "kubeconfig")
+    argv = stack.command(["config", "set", "--secret", "--", "s3SecretKey", "-W3lZO5"])
+    assert argv[-3:] == ["--", "s3SecretKey", "-W3lZO5"]
+    assert argv.index("--config-file") < argv.index("--") and argv.index("--stack") < argv.index("--")
+
+
 def test_pod_cgroups_are_listed_deepest_first_and_a_directory_gone_mid_walk_is_passed_over(tmp_path, monkeypatch):
     for path in ("memory/kubepods/burstable/pod1/c1", "freezer/kubepods/pod2", "cpu"):
         (tmp_path / path).mkdir(parents=True)
