@@ -353,7 +353,9 @@ class LocalEnvironment:
             "users": [{"username": u, "password": out["userPasswords"][u],
                        "teams": [t for t, members in access["teams"].items() if u in members]}
                       for u in out["usernames"]],
-            "robots": [{"username": r, "password": p} for r, p in out["robotPasswords"].items()],
+            # in the stack's order, with each robot's expiry (the first robots of the local stack do not expire)
+            "robots": [{"username": r["robot"], "password": out["robotPasswords"][r["robot"]],
+                        "expires_at": r.get("expiresAt")} for r in access["robots"]],
             "repository_access": access,
             "registries": [
                 {"line": line, "url": out["registryUrl"], "version": server_versions.get(f"registry-{line}", "")},

@@ -24,6 +24,11 @@ from settings import ACCESS_ALLOW_ALL
 SCOPE = "repository:test/hello:pull,push"
 
 
+def expired(robot: dict) -> bool:
+    """Whether an env.json robot's expiresAt (UTC, RFC 3339 with Z) has passed."""
+    return bool(robot.get("expires_at")) and robot["expires_at"] <= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
 def request_token(env_json: dict, username: str, password: str, service: Optional[str] = None,
                   scope: Union[str, list[str]] = SCOPE) -> requests.Response:
     """Ask Keycloak's docker-v2 endpoint for a token the way docker and skopeo do (clients.tokens)."""

@@ -16,7 +16,16 @@ from components.backup import CLAIM as BACKUP_CLAIM
 from components.backup import NAME as BACKUP_JOB
 from localenv import s3
 from providers.storage_guard import DATABASE_CLAIM
-from tests.integration.clients import finished_job, job_log, registry_get, signing_secret, start_job, token_for
+from tests.integration.clients import (
+    expired,
+    finished_job,
+    job_log,
+    registry_get,
+    request_token,
+    signing_secret,
+    start_job,
+    token_for,
+)
 from tests.integration.load import report
 from tests.integration.test_faults import wait_until
 from tests.integration.test_keycloak_cluster import one_cluster_of
@@ -100,7 +109,8 @@ def test_a_lost_database_comes_back_from_its_backup(local_env, kube, admin, env_
 
     assert realm_state(admin, realm, env_json["service"]) == before
     for account in [*env_json["users"], *env_json["robots"]]:  # the same passwords: their hashes came back
-        token_for(env_json, account["username"], account["password"])
+        status = request_token(env_json, account["username"], account["password"]).status_code
+        assert status == (401 if expired(account) else 200), account["username"]  # and so did an expiry
     assert signing_secret(kube, namespace) == certificates_before  # the realm's keys came back: nothing rolled
     registry = next(r for r in env_json["registries"] if r["line"] == local_env.settings.registry.line)
     lifespan = local_env.settings.realm.token_lifespan_seconds

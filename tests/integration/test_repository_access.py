@@ -18,6 +18,7 @@ import yaml
 from localenv.stack import COMMITTED_CONFIG
 from tests.integration.clients import (
     Skopeo,
+    expired,
     granted,
     jwt_parts,
     registry_get,
@@ -33,9 +34,9 @@ TEAM_IMAGE = "team-a/app"
 
 
 def account(env: dict, team: str = "", robot: bool = False) -> tuple[str, str]:
-    """(username, password) of the first account of that team, or of the first robot."""
+    """(username, password) of the first account of that team, or of the first robot that has not expired."""
     if robot:
-        first = env["robots"][0]
+        first = next(r for r in env["robots"] if not expired(r))
     else:
         first = next(u for u in env["users"] if team in u["teams"] or (not team and not u["teams"]))
     return first["username"], first["password"]
