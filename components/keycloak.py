@@ -24,6 +24,8 @@ ADMIN_SECRET = "keycloak-bootstrap-admin"
 USER_ID = 1000  # the keycloak user of quay.io/keycloak/keycloak
 HOME = "/opt/keycloak"  # the image's Keycloak installation
 SERVICE_PORT = 80
+TRUSTSTORE = "keycloak-truststore"  # the ConfigMap of the CAs Keycloak trusts for its own TLS connections
+TRUSTSTORE_DIR = f"{HOME}/truststores"  # mounted there; KC_TRUSTSTORE_PATHS reads every PEM in it
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,10 @@ class Listen:
     cluster_port: int = 7800  # JGroups TCP between the replicas (jdbc-ping stack)
 
 
-def keycloak_env(kc: KeycloakSettings, db: DatabaseEndpoint,
-                 listen: Listen = Listen()) -> list[tuple[str, kube.EnvValue]]:
-    """Keycloak's server configuration, one KC_* variable per setting (keycloak.org server guides)."""
+def keycloak_env(kc: KeycloakSettings, db: DatabaseEndpoint, listen: Listen = Listen(),
+                 trusts_more_cas: bool = False) -> list[tuple[str, kube.EnvValue]]:
+    """Keycloak's server configuration, one KC_* variable per setting (keycloak.org server guides).
+    ``trusts_more_cas``: the truststore ConfigMap is mounted (CAs beyond the JDK's, e.g. the directory's)."""
     env: list[tuple[str, kube.EnvValue]] = [
         ("KC_FEATURES", "docker"),  # the docker-v2 protocol; a build option, `start` rebuilds for it
         ("KC_DB", db.engine),
@@ -68,6 +71,8 @@ def keycloak_env(kc: KeycloakSettings, db: DatabaseEndpoint,
         env.append(("KC_PROXY_HEADERS", "xforwarded"))
     if kc.log_level:  # only when set: an unset key adds nothing, so upgrading rolls no pod
         env.append(("KC_LOG_LEVEL", kc.log_level))
+    if trusts_more_cas:
+        env.append(("KC_TRUSTSTORE_PATHS", TRUSTSTORE_DIR))
     return env
 
 
@@ -86,6 +91,7 @@ class Keycloak(pulumi.ComponentResource):
     admin_password: pulumi.Output[str]  # secret: given or generated
     admin_secret: k8s.core.v1.Secret
     extension: k8s.core.v1.ConfigMap  # the repository-access extension jar, mounted into the providers directory
+    truststore: Optional[k8s.core.v1.ConfigMap]  # the CAs trusted beyond the JDK's (an LDAPS directory's), if any
     deployment: k8s.apps.v1.Deployment
     disruption_budget: Optional[k8s.policy.v1.PodDisruptionBudget]  # with more than one replica
     service: k8s.core.v1.Service
@@ -94,7 +100,9 @@ class Keycloak(pulumi.ComponentResource):
     public_url: str
 
     def __init__(self, name: str, kc: KeycloakSettings, db: DatabaseEndpoint, database: pulumi.Resource,
-                 namespace: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None):
+                 namespace: pulumi.Input[str], trusted_cas: dict[str, str] | None = None,
+                 opts: pulumi.ResourceOptions | None = None):
+        """``trusted_cas``: PEM files (name -> content) Keycloak trusts besides the JDK's CAs, e.g. an LDAPS CA."""
         super().__init__(kube.component_type("Keycloak"), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         ns = namespace
@@ -114,6 +122,19 @@ class Keycloak(pulumi.ComponentResource):
         listen = Listen()
         # `kc.sh start` (not --optimized) builds the mounted provider in at startup; a new jar rolls the pod.
         self.extension = keycloak_extension.extension_config_map(ns, self)
+        # Public certificates, so a ConfigMap, mounted as a directory of PEM files; Keycloak reads it at startup, so
+        # its checksum in the pod template rolls the pods when a CA changes.
+        self.truststore = k8s.core.v1.ConfigMap(
+            TRUSTSTORE, metadata=kube.metadata(TRUSTSTORE, ns, kube.KEYCLOAK), data=trusted_cas,
+            opts=child) if trusted_cas else None
+        truststore_volume, truststore_mount, truststore_checksum = ([], [], {})
+        if trusted_cas:
+            truststore_volume = [k8s.core.v1.VolumeArgs(
+                name="truststore", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=TRUSTSTORE))]
+            truststore_mount = [k8s.core.v1.VolumeMountArgs(name="truststore", mount_path=TRUSTSTORE_DIR,
+                                                            read_only=True)]
+            truststore_checksum = {"checksum/truststore": kube.checksum(*(part for item in sorted(trusted_cas.items())
+                                                                                    for part in item))}
 
         def http_probe(path: str, **kwargs) -> k8s.core.v1.ProbeArgs:
             return k8s.core.v1.ProbeArgs(
@@ -131,22 +152,24 @@ class Keycloak(pulumi.ComponentResource):
                     type="RollingUpdate", rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
                         max_surge=1, max_unavailable=0)),
                 selector=kube.selector(kube.KEYCLOAK),
-                template=kube.pod_template(kube.KEYCLOAK, USER_ID, volumes=[keycloak_extension.extension_volume()],
+                template=kube.pod_template(kube.KEYCLOAK, USER_ID, volumes=[keycloak_extension.extension_volume(),
+                                                                             *truststore_volume],
                                            spread=kc.clustered,
                                            annotations={**kube.scrape_annotations(listen.management_port),
-                                                        "checksum/extension": keycloak_extension.jar_sha256()},
+                                                        "checksum/extension": keycloak_extension.jar_sha256(),
+                                                        **truststore_checksum},
                                            containers=[k8s.core.v1.ContainerArgs(
                     name=NAME,
                     image=kc.image,
                     args=["start"],
-                    env=kube.env_vars(keycloak_env(kc, db, listen)),
+                    env=kube.env_vars(keycloak_env(kc, db, listen, trusts_more_cas=bool(trusted_cas))),
                     ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=listen.http_port),
                            k8s.core.v1.ContainerPortArgs(name="management", container_port=listen.management_port),
                            *([k8s.core.v1.ContainerPortArgs(name="cluster", container_port=listen.cluster_port)]
                              if kc.clustered else [])],
                     resources=kube.resources(kc.resources),
                     security_context=kube.container_security(),
-                    volume_mounts=[keycloak_extension.extension_mount(f"{HOME}/providers")],
+                    volume_mounts=[keycloak_extension.extension_mount(f"{HOME}/providers"), *truststore_mount],
                     startup_probe=http_probe("/health/started", period_seconds=5, failure_threshold=120),
                     readiness_probe=http_probe("/health/ready", period_seconds=10),
                     liveness_probe=http_probe("/health/live", period_seconds=20, failure_threshold=6),
@@ -154,7 +177,8 @@ class Keycloak(pulumi.ComponentResource):
                 )]),
             ),
             # Starts only once the database is ready (pulumi-kubernetes awaits the StatefulSet).
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[database, self.extension]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[database, self.extension,
+                                                                 *([self.truststore] if self.truststore else [])]),
         )
         self.disruption_budget = kube.disruption_budget(NAME, ns, kube.KEYCLOAK, self) if kc.clustered else None
         self.service = kube.service(NAME, ns, kube.KEYCLOAK, SERVICE_PORT, listen.http_port, kc.exposure, self)

@@ -15,6 +15,7 @@ from settings import Settings
 from . import database
 from .backup import DatabaseBackups
 from .database import Database, DatabaseEndpoint
+from .directory import DirectoryFederation
 from .garbage_collection import GarbageCollection
 from .keycloak import Keycloak
 from .monitoring import Monitoring, alert_rules
@@ -64,7 +65,9 @@ class Platform(pulumi.ComponentResource):
                    ] if settings.database.backup else []
         endpoint = DatabaseEndpoint(settings.database.engine, database.service_host(settings.namespace),
                                     settings.database.port, settings.database.name)
-        server = Keycloak("keycloak", settings.keycloak, endpoint, db, ns, opts=child)
+        directory = settings.realm.directory
+        server = Keycloak("keycloak", settings.keycloak, endpoint, db, ns, opts=child, trusted_cas={
+            "directory-ca.pem": directory.ca_certificate} if directory and directory.ca_certificate else None)
         if settings.service_monitor:
             Monitoring("monitoring", settings, ns, opts=child)
         token = token_auth(settings)
@@ -102,6 +105,8 @@ class Platform(pulumi.ComponentResource):
             username=admin.accepted_username, password=admin.accepted_password, client_timeout=60,
             root_ca_certificate=ca_certificate or None, opts=child)
         realm = RealmConfiguration("realm", settings.realm, provider, admin, opts=child)
+        federation = [DirectoryFederation("directory", directory, realm.realm.realm, realm.member_roles, provider,
+                                          admin.connection(), opts=child)] if directory else []
         # Read through the provider, which has no login in the preview of an admin-credential change (an unconfigured
         # provider answers invokes with nothing): the read waits for the accepted login as well.
         realm_to_read = pulumi.Output.all(realm.realm.realm, admin.accepted_username).apply(lambda values: values[0])
@@ -113,7 +118,8 @@ class Platform(pulumi.ComponentResource):
             GarbageCollection("garbage-collection", settings.registry, settings.namespace, ns,
                               opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[registry])))
         DestroyLock("destroy-lock", protect=not settings.allow_volume_replacement,
-                    depends_on=[namespace, db, *backups, server, admin, provider, realm, signing, registry],
+                    depends_on=[namespace, db, *backups, server, admin, provider, realm, *federation, signing,
+                                registry],
                     opts=pulumi.ResourceOptions(parent=self))
 
         self.outputs.update({

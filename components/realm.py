@@ -59,6 +59,7 @@ class RealmConfiguration(pulumi.ComponentResource):
     client: DockerV2Client
     access_roles: list[keycloak.Role]  # one client role per rule and per robot; attributes hold the rule
     robot_passwords: dict[str, pulumi.Output[str]]  # robot name -> its generated password (known once applied)
+    member_roles: dict[str, list[pulumi.Output[str]]]  # team or group -> every role its members hold, inherited too
 
     def __init__(self, name: str, realm: RealmSettings, provider: keycloak.Provider, admin: KeycloakAdminCredentials,
                  opts: pulumi.ResourceOptions | None = None):
@@ -149,6 +150,8 @@ class RealmConfiguration(pulumi.ComponentResource):
             role = self._access_role(f"{name}-rule-{rule.group}-{number}", realm_id, rule_role(rule.group, number),
                                      f"group {rule.group}", rule.grant, kc)
             held.append(role.id)
+        self.member_roles = {realm.group: roles[realm.group],
+                             **{team.name: roles[realm.group] + roles.get(team.name, []) for team in realm.teams}}
         groups = {realm.group: self.group, **self.teams}
         for group, role_ids in roles.items():
             resource = f"{name}-group-roles" if group == realm.group else f"{name}-team-{group}-roles"

@@ -27,7 +27,7 @@ from lib.database_restore import Restore, command_runner
 from lib.keycloak_admin import KeycloakAdmin
 from settings import Settings, other_registry_line, parse_settings, registry_line, stack_file_values
 
-from . import images, pods, processes, prometheus, s3
+from . import images, ldap, pods, processes, prometheus, s3
 from .cluster import APISERVER_PORT, ETCD_PEER_PORT, ETCD_PORT, LocalCluster
 from .cluster import versions as cluster_versions
 from .kubeapi import KubeApi
@@ -53,9 +53,18 @@ OTHER_LINE_NODE_PORT = 31528
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 
 
+def local_stack_values(state_dir: Path = STATE_DIR) -> tuple[dict[str, str], frozenset[str]]:
+    """The committed local stack's config as the program gets it, with what `up` sets for the directory
+    (localenv/ldap.py): its CA, and a placeholder for the bind password it generates and sets as a secret."""
+    raw, secret_keys = stack_file_values(yaml.safe_load(LOCAL_STACK.read_text()).get("config"))
+    if raw.get("ldapBindDn") and "ldapBindCredential" not in raw:
+        generated = {"ldapBindCredential": "set-by-localenv-up", "ldapCaCertificate": ldap.ca_certificate(state_dir)}
+        return {**raw, **generated}, secret_keys | {"ldapBindCredential"}
+    return raw, secret_keys
+
+
 def local_settings() -> Settings:
-    doc = yaml.safe_load(LOCAL_STACK.read_text())
-    return parse_settings(*stack_file_values(doc.get("config")))
+    return parse_settings(*local_stack_values())
 
 
 def port_of(url: str) -> int:
@@ -156,6 +165,12 @@ class LocalEnvironment:
                 for key, value in zip(("s3AccessKey", "s3SecretKey"), s3.credentials(self.state_dir)):
                     stack.run("config", "set", "--secret", "--", key, value)  # a generated value may begin with -
                 state["timings"]["s3"] = round(time.monotonic() - started, 1)
+            if self.settings.realm.directory:
+                ldap.start(api, self.settings, self.state_dir)
+                stack.run("config", "set", "--secret", "--", "ldapBindCredential",
+                          ldap.passwords(self.state_dir)["keycloak"])
+                stack.run("config", "set", "--", "ldapCaCertificate", ldap.ca_certificate(self.state_dir))
+                state["timings"]["directory"] = round(time.monotonic() - started, 1)
             deployed = time.monotonic()
             stack.up()
             state["timings"]["pulumi_up"] = round(time.monotonic() - deployed, 1)
@@ -257,6 +272,13 @@ class LocalEnvironment:
     def admin(self) -> KeycloakAdmin:
         env = json.loads(self.env_file.read_text())
         return KeycloakAdmin(env["keycloak_url"], env["admin"]["username"], env["admin"]["password"])
+
+    def kubectl(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+        """The node's kubectl (the pinned version) against this environment; result unchecked."""
+        tools = self._load()["tools"]
+        return subprocess.run([str(Path(tools["NODE_BIN_DIR"]) / "kubectl"), "--kubeconfig",
+                               str(self.state_dir / "cluster" / "kubeconfig"), *args], input=stdin,
+                              capture_output=True, text=True, timeout=120)
 
     def pods(self, component: str, include_terminating: bool = False) -> list[dict]:
         """The live pods of one workload of the stack (or OTHER_LINE_NAME), oldest first."""
@@ -365,6 +387,10 @@ class LocalEnvironment:
             "prometheus_url": f"http://127.0.0.1:{prometheus.PORT}",
             "namespace": out["namespace"],
         }
+        if self.settings.realm.directory:  # the directory's people and their generated passwords (localenv/ldap.py)
+            env["directory"] = {"namespace": ldap.NAMESPACE, "suffix": ldap.SUFFIX, "users": {
+                uid: password for uid, password in ldap.passwords(self.state_dir).items()
+                if uid not in ("admin", "keycloak")}}
         self.env_file.write_text(json.dumps(env, indent=2) + "\n")
         self.env_file.chmod(0o600)
         return env

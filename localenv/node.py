@@ -215,6 +215,18 @@ def api_path(obj: dict) -> str:
     return f"{prefix}{scope}/{plural}/{obj['metadata']['name']}"
 
 
+def deploy(api: KubeApi, objects: Iterable[dict], namespace: str, name: str, what: str, timeout: float) -> None:
+    """Apply ``objects`` and wait until the Deployment ``name`` is available (a server the local stack uses)."""
+    for obj in objects:
+        api.apply(api_path(obj), obj)
+    deadline = time.monotonic() + timeout
+    while not api.deployment_available(namespace, name):
+        if time.monotonic() > deadline:
+            raise processes.ServerError(f"{what} not ready after {timeout:.0f} s; its pods: "
+                                        f"{api.items(f'/api/v1/namespaces/{namespace}/pods')}"[:3000])
+        time.sleep(1)
+
+
 class Node:
     """Starts the node's daemons (pids into the environment's state) and undoes everything on ``cleanup``."""
 

@@ -10,14 +10,13 @@ to versitygw as a Secret.
 from __future__ import annotations
 
 import secrets
-import time
 from pathlib import Path
 
 from settings import Settings
 
 from . import images, processes
 from .kubeapi import KubeApi
-from .node import api_path
+from .node import deploy
 
 NAMESPACE = "s3"
 NAME = "versitygw"
@@ -93,14 +92,8 @@ def start(api: KubeApi, settings: Settings, state_dir: Path) -> None:
     if settings.registry.s3.endpoint != endpoint():
         raise processes.ServerError(f"the local stack's s3Endpoint is {settings.registry.s3.endpoint!r}; the local "
                                     f"S3 server answers at {endpoint()}")
-    for obj in objects(*credentials(state_dir), buckets(settings)):
-        api.apply(api_path(obj), obj)
-    deadline = time.monotonic() + START_TIMEOUT
-    while not api.deployment_available(NAMESPACE, NAME):
-        if time.monotonic() > deadline:
-            raise processes.ServerError(f"the S3 server (versitygw) not ready after {START_TIMEOUT} s; its pods: "
-                                        f"{api.items(f'/api/v1/namespaces/{NAMESPACE}/pods')}"[:3000])
-        time.sleep(1)
+    deploy(api, objects(*credentials(state_dir), buckets(settings)), NAMESPACE, NAME, "the S3 server (versitygw)",
+           START_TIMEOUT)
 
 
 def data_directory(api: KubeApi, bucket: str) -> Path:

@@ -23,7 +23,8 @@ class ConfigKey:
     items: str = "string"  # element type of an array key: string or object
 
 
-SECRET_KEYS = frozenset({"keycloakAdminPassword", "userPasswords", "s3AccessKey", "s3SecretKey"})
+SECRET_KEYS = frozenset({"keycloakAdminPassword", "userPasswords", "s3AccessKey", "s3SecretKey",
+                         "ldapBindCredential"})
 
 
 def config_keys(project: dict) -> tuple[ConfigKey, ...]:

@@ -150,6 +150,50 @@ class BruteForce:
 
 
 @dataclass(frozen=True)
+class DirectorySettings:
+    """LDAP/AD federation: the directory's users log in with their directory password, read-only and never cached, so
+    a change in the directory counts at the next login. ``group_teams`` maps directory groups (by cn) to the team or
+    group whose access their members, nested ones included, get; members of no mapped group cannot log in."""
+
+    url: str
+    bind_dn: str
+    bind_credential: str
+    users_dn: str
+    groups_dn: str
+    vendor: str  # other | ad
+    group_teams: tuple[tuple[str, str], ...]  # (directory group cn, team or group)
+    ca_certificate: str = ""
+
+    @property
+    def active_directory(self) -> bool:
+        return self.vendor == "ad"
+
+    @property
+    def username_attribute(self) -> str:
+        return "sAMAccountName" if self.active_directory else "uid"
+
+    @property
+    def rdn_attribute(self) -> str:
+        return "cn" if self.active_directory else "uid"
+
+    @property
+    def uuid_attribute(self) -> str:
+        return "objectGUID" if self.active_directory else "entryUUID"
+
+    @property
+    def user_object_classes(self) -> tuple[str, ...]:
+        return ("person", "organizationalPerson", "user") if self.active_directory else \
+            ("inetOrgPerson", "organizationalPerson")
+
+    @property
+    def membership_strategy(self) -> str:
+        """How Keycloak finds a user's groups, nested ones included: AD answers a recursive member query; OpenLDAP
+        computes memberOf (dynlist's nested mode) and answers only direct member queries."""
+        return "LOAD_GROUPS_BY_MEMBER_ATTRIBUTE_RECURSIVELY" if self.active_directory else \
+            "GET_GROUPS_FROM_USER_MEMBEROF_ATTRIBUTE"
+
+
+@dataclass(frozen=True)
 class RealmSettings:
     name: str
     client_id: str
@@ -163,6 +207,7 @@ class RealmSettings:
     teams: tuple[Team, ...] = ()
     repository_access: tuple[GroupRule, ...] = ()
     robots: tuple[Robot, ...] = ()
+    directory: Optional[DirectorySettings] = None
 
     @property
     def access_role(self) -> str:

@@ -39,6 +39,7 @@ from .model import (
     BruteForce,
     DatabaseBackup,
     DatabaseSettings,
+    DirectorySettings,
     Exposure,
     KeycloakSettings,
     RealmSettings,
@@ -73,6 +74,9 @@ ACTIONS = ("pull", "push", "delete", "*")
 ROLE_ATTRIBUTE_LENGTH = 255  # Keycloak's limit for one attribute value: a rule's repositories, comma-joined
 # A repository name (lower-case path components) in which * and ? may stand for characters.
 REPOSITORY_GLOB = re.compile(r"^(?!/)(?!.*//)[a-z0-9._/*?-]{1,255}(?<!/)$")
+# A distinguished name of at least one attribute=value (the directory checks the rest), and a group cn.
+DN = re.compile(r"^[A-Za-z][A-Za-z0-9-]*=[^,=]+(,\s*[A-Za-z][A-Za-z0-9-]*=[^,=]+)*$")
+LDAP_GROUP = re.compile(r"^[^,=+<>#;\\\"]{1,64}$")
 MIN_PASSWORD_LENGTH = 12
 URL_FORM = "an http(s) base URL without path, e.g. https://auth.example.com"
 # Up to the last @: a password may hold unencoded / ? or #, and a base URL needs no @ anywhere.
@@ -376,6 +380,53 @@ def _expires_at(problems: _Problems, entry: dict) -> Optional[datetime]:
     return parsed.astimezone(timezone.utc)
 
 
+LDAP_KEYS = ("ldapBindDn", "ldapBindCredential", "ldapUsersDn", "ldapGroupsDn", "ldapGroupTeams", "ldapCaCertificate")
+
+
+def _directory(problems: _Problems, values: Mapping[str, Any], groups: tuple[str, ...]) -> Optional[DirectorySettings]:
+    """The ldap* keys: all of them with ldapUrl, none without it."""
+    url = values["ldapUrl"]
+    if not url:
+        for key in LDAP_KEYS:
+            if values[key]:
+                problems.add(key, "..." if key == "ldapBindCredential" else values[key], "empty unless ldapUrl is set")
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("ldap", "ldaps") or not parts.hostname or parts.path not in ("", "/") or "@" in url:
+        problems.add("ldapUrl", url, "ldap://host[:port] or ldaps://host[:port], e.g. ldaps://ldap.example.org")
+    for key in ("ldapUsersDn", "ldapGroupsDn"):
+        if not DN.match(values[key]):
+            problems.add(key, values[key], "a DN such as ou=people,dc=example,dc=org")
+    if values["ldapBindDn"] and not DN.match(values["ldapBindDn"]):
+        problems.add("ldapBindDn", values["ldapBindDn"], "a DN such as cn=keycloak,ou=services,dc=example,dc=org")
+    if bool(values["ldapBindDn"]) != bool(values["ldapBindCredential"]):
+        problems.add("ldapBindCredential" if values["ldapBindDn"] else "ldapBindDn", "",
+                     "ldapBindDn and ldapBindCredential set together (anonymous binds are not supported)")
+    vendor = _choice(problems, "ldapVendor", values["ldapVendor"], ("other", "ad"))
+    mappings: dict[str, str] = {}
+    for entry in _entries(problems, "ldapGroupTeams", values["ldapGroupTeams"], {"group": True, "team": True}):
+        if not isinstance(entry["group"], str) or not LDAP_GROUP.match(entry["group"]) or entry["group"] in mappings:
+            problems.add("ldapGroupTeams", entry, "group: the cn of a directory group, once")
+        elif entry["team"] not in groups:
+            problems.add("ldapGroupTeams", entry, f"team: a declared team or the group ({', '.join(groups)})")
+        else:
+            mappings[entry["group"]] = entry["team"]
+    if not values["ldapGroupTeams"]:
+        problems.add("ldapGroupTeams", [],
+                     "at least one {group, team}: directory users in no mapped group cannot log in")
+    ca = values["ldapCaCertificate"]
+    if ca:
+        try:
+            x509.load_pem_x509_certificates(ca.encode())
+        except ValueError:
+            problems.add("ldapCaCertificate", ca[:40] + "...",
+                         "one or more PEM certificates (-----BEGIN CERTIFICATE-----)")
+        if parts.scheme != "ldaps":
+            problems.add("ldapCaCertificate", ca[:40] + "...", "empty unless ldapUrl is ldaps://")
+    return DirectorySettings(url, values["ldapBindDn"], values["ldapBindCredential"], values["ldapUsersDn"],
+                             values["ldapGroupsDn"], vendor, tuple(mappings.items()), ca)
+
+
 def _brute_force(problems: _Problems, values: Mapping[str, Any]) -> BruteForce:
     """Every duration positive (the quick check may be 0, off); a lock never longer than its cap."""
     brute_force = BruteForce(
@@ -542,7 +593,8 @@ def parse_settings(raw: Mapping[str, str], secret_keys: frozenset[str] = frozens
                             _user_passwords(problems, values["userPasswords"], users),
                             _within(problems, "tokenLifespanSeconds", values["tokenLifespanSeconds"], TOKEN_LIFESPAN,
                                     "seconds"),
-                            default_access, _brute_force(problems, values), teams, repository_access, robots),
+                            default_access, _brute_force(problems, values), teams, repository_access, robots,
+                            _directory(problems, values, (group, *(t.name for t in teams)))),
         registry=RegistrySettings(values["registryVersion"], registry_exposure, replicas, storage,
                                   _quantity(problems, "registryStorageSize", values["registryStorageSize"]),
                                   values["registryStorageClass"], s3, values["ingressMaxBodySize"], reg_resources,

@@ -129,6 +129,9 @@ class PlatformMocks(Mocks):
 
 
 def stack_file_config(stack: str) -> tuple[dict[str, str], frozenset[str]]:
+    if stack == "local":  # with what scripts/localenv sets at `up`
+        from localenv.environment import local_stack_values
+        return local_stack_values()
     doc = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())
     return stack_file_values(doc.get("config"))
 

@@ -38,7 +38,7 @@ CACHE = Path(os.environ.get("KEYCLOAK_REGISTRY_CACHE", Path.home() / ".cache" / 
 IMAGE_DIR = CACHE / "images"
 FILES = Path(__file__).resolve().parent / "files"
 RECIPES = ("pause", "mariadb", "keycloak", "registry", "registry_legacy", "busybox", "coredns",
-           "local_path_provisioner", "kubectl", "versitygw", "aws_cli")
+           "local_path_provisioner", "kubectl", "versitygw", "aws_cli", "openldap")
 ALIASES = {"registry-legacy": "registry_legacy", "local-path-provisioner": "local_path_provisioner",
            "aws-cli": "aws_cli"}
 NICE = ["nice", "-n", "10"]

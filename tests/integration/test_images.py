@@ -415,3 +415,13 @@ def test_aws_cli_image_reports_its_version(containerd):
     run = containerd.ctr("run", "--rm", "--cgroup", f"{containerd.cgroup}/aws", "--env", "HOME=/tmp", image, "aws",
                          "sh", "-c", "aws --version && command -v awk sort")
     assert f"aws-cli/{image.rsplit(':', 1)[1]} " in run.stdout, run.stdout + run.stderr
+
+
+def test_openldap_image_is_slapd_at_its_tag_with_the_overlays_the_directory_needs(containerd):
+    """The local directory (localenv/ldap.py): slapd at the tag's version, and the modules config.ldif loads."""
+    image = containerd.image("openldap")
+    assert image.startswith("localhost/openldap:")
+    run = containerd.ctr("run", "--rm", "--cgroup", f"{containerd.cgroup}/openldap", image, "openldap",
+                         "sh", "-c", "slapd -VV 2>&1 | head -n 1; ls /usr/lib/ldap")
+    assert f"slapd {image.rsplit(':', 1)[1]}" in run.stdout, run.stdout + run.stderr
+    assert all(f"{module}.la" in run.stdout for module in ("back_mdb", "dynlist", "ppolicy")), run.stdout

@@ -5,8 +5,9 @@ import re
 
 import pytest
 
+from localenv.environment import local_settings
 from settings import ACCESS_ALLOW_ALL, ACCESS_CLIENT_ROLES, RepositoryGrant, SettingsError, parse_settings
-from support.mock_program import VALID, is_secret, run_program, stack_file_config
+from support.mock_program import VALID, is_secret, run_program
 
 DYNAMIC = "pulumi-python:dynamic:Resource"
 ROLE = "keycloak:index/role:Role"
@@ -153,8 +154,7 @@ def test_without_robots_robot_passwords_is_an_empty_map_not_a_list(dev_run):
 
 
 def test_the_local_stack_declares_the_readme_example():
-    config, secrets = stack_file_config("local")
-    realm = parse_settings(config, secrets).realm
+    realm = local_settings().realm
     teams = {t.name: t.members for t in realm.teams}
     assert teams["team-a"] and teams["platform"] and realm.robots
     assert set(realm.robots[0].grant.actions) == {"pull"}

@@ -54,7 +54,7 @@ def test_the_key_table_is_pulumi_yaml_with_well_formed_declarations():
         assert key.type == "array" or "items" not in declared[key.name], key.name
         assert "secret" not in declared[key.name], key.name
     assert {key.name for key in CONFIG_KEYS if key.secret} == {
-        "keycloakAdminPassword", "userPasswords", "s3AccessKey", "s3SecretKey"}
+        "keycloakAdminPassword", "userPasswords", "s3AccessKey", "s3SecretKey", "ldapBindCredential"}
 
 
 def test_defaults_give_pinned_images():
@@ -297,7 +297,7 @@ def test_default_access_decides_the_mode_and_the_groups_implicit_rule(access, ru
 def test_volume_replacement_is_refused_unless_allowed():
     assert parse_settings(VALID).allow_volume_replacement is False
     assert parse_settings({**VALID, "allowVolumeReplacement": "true"}).allow_volume_replacement is True
-    assert all(parse_settings(stack_file_config(stack)[0]).allow_volume_replacement is False
+    assert all(parse_settings(*stack_file_config(stack)).allow_volume_replacement is False
                for stack in ("dev", "staging", "prod", "local"))
 
 

@@ -9,15 +9,25 @@ import java.util.Optional;
 import dev.keycloakregistry.robots.PreviousPasswords;
 import dev.keycloakregistry.robots.RobotLifecycle;
 import jakarta.ws.rs.core.HttpHeaders;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import org.jboss.logging.Logger;
 import org.keycloak.authentication.AuthenticationFlowContext;
+import org.keycloak.authentication.AuthenticationFlowError;
 import org.keycloak.common.util.Time;
 import org.keycloak.events.Errors;
 import org.keycloak.models.ClientModel;
 import org.keycloak.models.KeycloakSession;
+import org.keycloak.models.ModelException;
 import org.keycloak.models.RealmModel;
 import org.keycloak.models.UserModel;
 import org.keycloak.models.credential.PasswordCredentialModel;
+import org.keycloak.protocol.docker.DockerAuthV2Protocol;
 import org.keycloak.protocol.docker.DockerAuthenticator;
+import org.keycloak.representations.docker.DockerAccess;
+import org.keycloak.representations.docker.DockerError;
+import org.keycloak.representations.docker.DockerErrorResponseToken;
+import org.keycloak.storage.StorageUnavailableException;
 
 /**
  * Keycloak's Docker Authenticator, plus the account lifecycle the registry needs:
@@ -25,13 +35,33 @@ import org.keycloak.protocol.docker.DockerAuthenticator;
  * <li>success is recorded as a password login, so brute-force detection resets the failure count as the login form
  * does;</li>
  * <li>an account past the expiry on one of its roles of the docker client is refused, as a wrong password is;</li>
- * <li>a password rotated out still works until the end of its overlap ({@link PreviousPasswords}).</li>
+ * <li>a password rotated out still works until the end of its overlap ({@link PreviousPasswords});</li>
+ * <li>a user store that cannot answer (a directory that is down) refuses the login with 401, as a wrong password
+ * is refused, instead of Keycloak's 500.</li>
  * </ul>
  */
 public final class DockerPasswordAuthenticator extends DockerAuthenticator {
 
     /** The event error of a login refused because the account expired. */
     public static final String ACCOUNT_EXPIRED = "account_expired";
+    /** The event error of a login refused because a user store (the directory) failed. */
+    public static final String USER_STORE_FAILED = "user_store_failed";
+
+    private static final Logger LOG = Logger.getLogger(DockerPasswordAuthenticator.class);
+
+    @Override
+    public void authenticate(AuthenticationFlowContext context) {
+        try {
+            super.authenticate(context);
+        } catch (ModelException | StorageUnavailableException failure) {
+            LOG.warnf("docker login refused: a user store failed (%s)", failure.getMessage());
+            context.getEvent().error(USER_STORE_FAILED);
+            DockerError error = new DockerError("UNAUTHORIZED", "Invalid username or password.", List.of(
+                    new DockerAccess(context.getAuthenticationSession().getClientNote(DockerAuthV2Protocol.SCOPE_PARAM))));
+            context.failure(AuthenticationFlowError.INVALID_USER, Response.status(Response.Status.UNAUTHORIZED)
+                    .type(MediaType.APPLICATION_JSON_TYPE).entity(new DockerErrorResponseToken(List.of(error))).build());
+        }
+    }
 
     @Override
     protected void userSuccessAction(AuthenticationFlowContext context, UserModel user) {
