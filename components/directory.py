@@ -39,9 +39,11 @@ class DirectoryFederation(pulumi.ComponentResource):
 
     def __init__(self, name: str, directory: DirectorySettings, realm_id: pulumi.Input[str],
                  team_roles: dict[str, list[pulumi.Output[str]]], provider: keycloak.Provider,
-                 connection: Mapping[str, pulumi.Input[str]], opts: pulumi.ResourceOptions | None = None):
+                 connection: Mapping[str, pulumi.Input[str]], realm_contents: pulumi.Resource,
+                 opts: pulumi.ResourceOptions | None = None):
         """``team_roles``: for each team and the group, every role its members hold (what they inherit included).
-        ``connection``: the admin API, for the one federation setting pulumi-keycloak lacks."""
+        ``connection``: the admin API, for the one federation setting pulumi-keycloak lacks. ``realm_contents``: the
+        realm's users, deleted only after the federation (see ``after_realm_contents``)."""
         super().__init__(kube.component_type("DirectoryFederation"), name, None, opts)
         kc = pulumi.ResourceOptions(parent=self, provider=provider)
         self.federation = keycloak.ldap.UserFederation(
@@ -54,7 +56,8 @@ class DirectoryFederation(pulumi.ComponentResource):
             sync_registrations=False, trust_email=False, pagination=True,
             connection_timeout=CONNECTION_TIMEOUT, read_timeout=READ_TIMEOUT,
             use_truststore_spi="ALWAYS" if directory.ca_certificate else "NEVER",
-            cache=keycloak.ldap.UserFederationCacheArgs(policy="NO_CACHE"), opts=kc)
+            cache=keycloak.ldap.UserFederationCacheArgs(policy="NO_CACHE"),
+            opts=after_realm_contents(kc, realm_contents))
         parent = keycloak.Group(f"{name}-groups", realm_id=realm_id, name=GROUPS_PATH, opts=kc)
         self.groups = {}
         for cn, team in directory.group_teams:
@@ -76,6 +79,13 @@ class DirectoryFederation(pulumi.ComponentResource):
             f"{name}-referral", connection=connection, realm=realm_id, federation_id=self.federation.id,
             referral="follow", revision=federation_revision(directory), opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({"federationId": self.federation.id})
+
+
+def after_realm_contents(opts: pulumi.ResourceOptions, realm_contents: pulumi.Resource) -> pulumi.ResourceOptions:
+    """Created after, and deleted before, the realm's users: deleting a federation (or an identity provider) deletes
+    its users in bulk, which deadlocks on MariaDB with pulumi-keycloak's parallel deletions of single users (500s,
+    found by the destroy test)."""
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[realm_contents]))
 
 
 def federation_revision(directory: DirectorySettings) -> str:

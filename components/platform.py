@@ -22,6 +22,7 @@ from .monitoring import Monitoring, alert_rules
 from .realm import RealmConfiguration
 from .registry import Registry, token_auth
 from .signing_keys import SigningCertificates
+from .single_sign_on import SingleSignOn
 
 # What render mode leaves out: each needs a live Keycloak (the realm is configured through its admin API, the
 # certificates are read from the realm, and the registry pods mount them).
@@ -106,7 +107,9 @@ class Platform(pulumi.ComponentResource):
             root_ca_certificate=ca_certificate or None, opts=child)
         realm = RealmConfiguration("realm", settings.realm, provider, admin, opts=child)
         federation = [DirectoryFederation("directory", directory, realm.realm.realm, realm.member_roles, provider,
-                                          admin.connection(), opts=child)] if directory else []
+                                          admin.connection(), realm, opts=child)] if directory else []
+        sso = [SingleSignOn("sso", settings.realm.sso, realm.realm.realm, realm.member_groups, provider, realm,
+                            opts=child)] if settings.realm.sso else []
         # Read through the provider, which has no login in the preview of an admin-credential change (an unconfigured
         # provider answers invokes with nothing): the read waits for the accepted login as well.
         realm_to_read = pulumi.Output.all(realm.realm.realm, admin.accepted_username).apply(lambda values: values[0])
@@ -118,7 +121,7 @@ class Platform(pulumi.ComponentResource):
             GarbageCollection("garbage-collection", settings.registry, settings.namespace, ns,
                               opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[registry])))
         DestroyLock("destroy-lock", protect=not settings.allow_volume_replacement,
-                    depends_on=[namespace, db, *backups, server, admin, provider, realm, *federation, signing,
+                    depends_on=[namespace, db, *backups, server, admin, provider, realm, *federation, *sso, signing,
                                 registry],
                     opts=pulumi.ResourceOptions(parent=self))
 

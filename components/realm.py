@@ -60,6 +60,7 @@ class RealmConfiguration(pulumi.ComponentResource):
     access_roles: list[keycloak.Role]  # one client role per rule and per robot; attributes hold the rule
     robot_passwords: dict[str, pulumi.Output[str]]  # robot name -> its generated password (known once applied)
     member_roles: dict[str, list[pulumi.Output[str]]]  # team or group -> every role its members hold, inherited too
+    member_groups: dict[str, keycloak.Group]  # team or group -> its Keycloak group (``group`` or one of ``teams``)
 
     def __init__(self, name: str, realm: RealmSettings, provider: keycloak.Provider, admin: KeycloakAdminCredentials,
                  opts: pulumi.ResourceOptions | None = None):
@@ -152,10 +153,11 @@ class RealmConfiguration(pulumi.ComponentResource):
             held.append(role.id)
         self.member_roles = {realm.group: roles[realm.group],
                              **{team.name: roles[realm.group] + roles.get(team.name, []) for team in realm.teams}}
-        groups = {realm.group: self.group, **self.teams}
+        self.member_groups = {realm.group: self.group, **self.teams}
         for group, role_ids in roles.items():
             resource = f"{name}-group-roles" if group == realm.group else f"{name}-team-{group}-roles"
-            keycloak.GroupRoles(resource, realm_id=realm_id, group_id=groups[group].id, role_ids=role_ids, opts=kc)
+            keycloak.GroupRoles(resource, realm_id=realm_id, group_id=self.member_groups[group].id, role_ids=role_ids,
+                                opts=kc)
 
     def _add_robot(self, name: str, realm_id: pulumi.Output[str], robot: Robot, connection: dict,
                    kc: pulumi.ResourceOptions, dynamic: pulumi.ResourceOptions) -> None:

@@ -27,7 +27,7 @@ from lib.database_restore import Restore, command_runner
 from lib.keycloak_admin import KeycloakAdmin
 from settings import Settings, other_registry_line, parse_settings, registry_line, stack_file_values
 
-from . import images, ldap, pods, processes, prometheus, s3
+from . import identity_provider, images, ldap, pods, processes, prometheus, s3
 from .cluster import APISERVER_PORT, ETCD_PEER_PORT, ETCD_PORT, LocalCluster
 from .cluster import versions as cluster_versions
 from .kubeapi import KubeApi
@@ -54,13 +54,15 @@ CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-sche
 
 
 def local_stack_values(state_dir: Path = STATE_DIR) -> tuple[dict[str, str], frozenset[str]]:
-    """The committed local stack's config as the program gets it, with what `up` sets for the directory
-    (localenv/ldap.py): its CA, and a placeholder for the bind password it generates and sets as a secret."""
+    """The committed local stack's config as the program gets it, with what `up` sets: the directory's CA
+    (localenv/ldap.py), and placeholders for the secrets it generates (the bind password, the SSO client's secret)."""
     raw, secret_keys = stack_file_values(yaml.safe_load(LOCAL_STACK.read_text()).get("config"))
+    generated: dict[str, str] = {}
     if raw.get("ldapBindDn") and "ldapBindCredential" not in raw:
-        generated = {"ldapBindCredential": "set-by-localenv-up", "ldapCaCertificate": ldap.ca_certificate(state_dir)}
-        return {**raw, **generated}, secret_keys | {"ldapBindCredential"}
-    return raw, secret_keys
+        generated |= {"ldapBindCredential": "set-by-localenv-up", "ldapCaCertificate": ldap.ca_certificate(state_dir)}
+    if raw.get("ssoIssuer") and "ssoClientSecret" not in raw:
+        generated |= {"ssoClientSecret": "set-by-localenv-up"}
+    return {**raw, **generated}, secret_keys | ({"ldapBindCredential", "ssoClientSecret"} & set(generated))
 
 
 def local_settings() -> Settings:
@@ -171,9 +173,16 @@ class LocalEnvironment:
                           ldap.passwords(self.state_dir)["keycloak"])
                 stack.run("config", "set", "--", "ldapCaCertificate", ldap.ca_certificate(self.state_dir))
                 state["timings"]["directory"] = round(time.monotonic() - started, 1)
+            if self.settings.realm.sso:
+                stack.run("config", "set", "--secret", "--", "ssoClientSecret",
+                          identity_provider.generated(self.state_dir)["client"])
             deployed = time.monotonic()
             stack.up()
             state["timings"]["pulumi_up"] = round(time.monotonic() - deployed, 1)
+            if self.settings.realm.sso:
+                out = stack.outputs()
+                identity_provider.ensure(KeycloakAdmin(out["keycloakUrl"], out["keycloakAdminUsername"],
+                                                       out["keycloakAdminPassword"]), self.settings, self.state_dir)
             state["pids"].update(prometheus.start(self.settings, self.state_dir, self.logs))
             state["pids"]["other-line"] = processes.start("other-line", [
                 sys.executable, "-u", "-m", "localenv.other_line", str(self.state_dir)], self.logs, cwd=ROOT)
@@ -272,6 +281,23 @@ class LocalEnvironment:
     def admin(self) -> KeycloakAdmin:
         env = json.loads(self.env_file.read_text())
         return KeycloakAdmin(env["keycloak_url"], env["admin"]["username"], env["admin"]["password"])
+
+    def database_query(self, sql: str) -> list[str]:
+        """Rows of one SQL statement in Keycloak's database, tab-separated, run by the database's own client in its
+        container, with the credentials of the stack's Secret."""
+        database = self.workload("database")
+        credentials = self.kube().secret_data(self.settings.namespace, "keycloak-db-credentials")
+        result = subprocess.run(
+            ["nsenter", "-t", str(database["pids"][0]), "-m", "-n", "--", "mariadb", "-N",
+             "-u", credentials["username"].decode(), f"-p{credentials['password'].decode()}",
+             self.settings.database.name, "-e", sql], capture_output=True, text=True, timeout=30)
+        if result.returncode != 0:
+            raise processes.ServerError(f"{sql!r} failed: {result.stderr.strip()}")
+        return result.stdout.splitlines()
+
+    def ensure_identity_provider(self) -> None:
+        """The local single sign-on provider's realm, again if a test redeployed Keycloak's database."""
+        identity_provider.ensure(self.admin(), self.settings, self.state_dir)
 
     def kubectl(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
         """The node's kubectl (the pinned version) against this environment; result unchecked."""
@@ -387,6 +413,10 @@ class LocalEnvironment:
             "prometheus_url": f"http://127.0.0.1:{prometheus.PORT}",
             "namespace": out["namespace"],
         }
+        if self.settings.realm.sso:  # the provider's people and passwords (localenv/identity_provider.py)
+            people = identity_provider.generated(self.state_dir)
+            env["sso"] = {"realm": identity_provider.REALM, "users": {name: people[name]
+                                                                       for name in identity_provider.PEOPLE}}
         if self.settings.realm.directory:  # the directory's people and their generated passwords (localenv/ldap.py)
             env["directory"] = {"namespace": ldap.NAMESPACE, "suffix": ldap.SUFFIX, "users": {
                 uid: password for uid, password in ldap.passwords(self.state_dir).items()

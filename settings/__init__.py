@@ -46,6 +46,7 @@ from .model import (
     Resources,
     S3Storage,
     Settings,
+    SingleSignOnSettings,
 )
 from .parse import MIN_PASSWORD_LENGTH, SettingsError, parse_settings
 from .pulumi_config import load_settings, settings_from_pulumi, stack_file_values
@@ -56,7 +57,7 @@ __all__ = [
     "PROJECT",
     "REGISTRY_IMAGE", "REGISTRY_LEGACY_VERSION", "REGISTRY_VERSION", "REMOVED_KEYS", "RESOURCE_PROFILES",
     "SUPPORTED_DATABASE_LINES", "TOKEN_LIFESPAN", "ConfigKey", "DatabaseBackup", "DatabaseSettings",
-    "DirectorySettings", "Exposure",
+    "DirectorySettings", "Exposure", "SingleSignOnSettings",
     "GroupRule",
     "KeycloakSettings", "RealmSettings", "RegistrySettings", "RepositoryGrant", "Resources", "Robot", "S3Storage",
     "Settings", "SettingsError", "Team", "load_settings", "other_registry_line", "registry_line", "parse_settings",

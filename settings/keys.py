@@ -24,7 +24,7 @@ class ConfigKey:
 
 
 SECRET_KEYS = frozenset({"keycloakAdminPassword", "userPasswords", "s3AccessKey", "s3SecretKey",
-                         "ldapBindCredential"})
+                         "ldapBindCredential", "ssoClientSecret"})
 
 
 def config_keys(project: dict) -> tuple[ConfigKey, ...]:

@@ -194,6 +194,23 @@ class DirectorySettings:
 
 
 @dataclass(frozen=True)
+class SingleSignOnSettings:
+    """The company's OpenID Connect provider as an identity provider of the realm. Its users sign in to Keycloak
+    through it and mint app passwords for `docker login` (they have no Keycloak password); ``group_teams`` maps
+    values of their ``groups_claim`` to the team or group whose access they get, re-read at every sign-in."""
+
+    issuer: str
+    authorization_url: str
+    token_url: str
+    jwks_url: str
+    client_id: str
+    client_secret: str
+    display_name: str
+    groups_claim: str
+    group_teams: tuple[tuple[str, str], ...]  # (provider group, team or group)
+
+
+@dataclass(frozen=True)
 class RealmSettings:
     name: str
     client_id: str
@@ -208,6 +225,7 @@ class RealmSettings:
     repository_access: tuple[GroupRule, ...] = ()
     robots: tuple[Robot, ...] = ()
     directory: Optional[DirectorySettings] = None
+    sso: Optional[SingleSignOnSettings] = None
 
     @property
     def access_role(self) -> str:

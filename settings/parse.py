@@ -46,6 +46,7 @@ from .model import (
     RegistrySettings,
     S3Storage,
     Settings,
+    SingleSignOnSettings,
 )
 
 
@@ -380,6 +381,23 @@ def _expires_at(problems: _Problems, entry: dict) -> Optional[datetime]:
     return parsed.astimezone(timezone.utc)
 
 
+def _group_teams(problems: _Problems, key: str, value: Any, groups: tuple[str, ...], pattern: re.Pattern,
+                 what: str, whose: str) -> dict[str, str]:
+    """A list of {group, team}: an outside group (``what``, matching ``pattern``, once each) -> a declared team or the
+    group, at least one (``whose`` members in no mapped group cannot log in)."""
+    mappings: dict[str, str] = {}
+    for entry in _entries(problems, key, value, {"group": True, "team": True}):
+        if not isinstance(entry["group"], str) or not pattern.match(entry["group"]) or entry["group"] in mappings:
+            problems.add(key, entry, f"group: {what}, once")
+        elif entry["team"] not in groups:
+            problems.add(key, entry, f"team: a declared team or the group ({', '.join(groups)})")
+        else:
+            mappings[entry["group"]] = entry["team"]
+    if not value:
+        problems.add(key, [], f"at least one {{group, team}}: {whose} in no mapped group cannot log in")
+    return mappings
+
+
 LDAP_KEYS = ("ldapBindDn", "ldapBindCredential", "ldapUsersDn", "ldapGroupsDn", "ldapGroupTeams", "ldapCaCertificate")
 
 
@@ -403,17 +421,8 @@ def _directory(problems: _Problems, values: Mapping[str, Any], groups: tuple[str
         problems.add("ldapBindCredential" if values["ldapBindDn"] else "ldapBindDn", "",
                      "ldapBindDn and ldapBindCredential set together (anonymous binds are not supported)")
     vendor = _choice(problems, "ldapVendor", values["ldapVendor"], ("other", "ad"))
-    mappings: dict[str, str] = {}
-    for entry in _entries(problems, "ldapGroupTeams", values["ldapGroupTeams"], {"group": True, "team": True}):
-        if not isinstance(entry["group"], str) or not LDAP_GROUP.match(entry["group"]) or entry["group"] in mappings:
-            problems.add("ldapGroupTeams", entry, "group: the cn of a directory group, once")
-        elif entry["team"] not in groups:
-            problems.add("ldapGroupTeams", entry, f"team: a declared team or the group ({', '.join(groups)})")
-        else:
-            mappings[entry["group"]] = entry["team"]
-    if not values["ldapGroupTeams"]:
-        problems.add("ldapGroupTeams", [],
-                     "at least one {group, team}: directory users in no mapped group cannot log in")
+    mappings = _group_teams(problems, "ldapGroupTeams", values["ldapGroupTeams"], groups, LDAP_GROUP,
+                            "the cn of a directory group", "directory users")
     ca = values["ldapCaCertificate"]
     if ca:
         try:
@@ -425,6 +434,42 @@ def _directory(problems: _Problems, values: Mapping[str, Any], groups: tuple[str
             problems.add("ldapCaCertificate", ca[:40] + "...", "empty unless ldapUrl is ldaps://")
     return DirectorySettings(url, values["ldapBindDn"], values["ldapBindCredential"], values["ldapUsersDn"],
                              values["ldapGroupsDn"], vendor, tuple(mappings.items()), ca)
+
+
+SSO_KEYS = ("ssoAuthorizationUrl", "ssoTokenUrl", "ssoJwksUrl", "ssoClientId", "ssoClientSecret", "ssoGroupTeams")
+SSO_GROUP = re.compile(r"^[^\s,]{1,255}$")
+
+
+def _endpoint(problems: _Problems, key: str, value: str) -> str:
+    """An http(s) URL with a path (an OpenID Connect endpoint): no credentials, no fragment."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc or parts.fragment:
+        problems.add(key, value, "an http(s) URL without credentials or #fragment, e.g. "
+                                 "https://login.example.com/oauth2/v1/token")
+    return value
+
+
+def _single_sign_on(problems: _Problems, values: Mapping[str, Any],
+                    groups: tuple[str, ...]) -> Optional[SingleSignOnSettings]:
+    """The sso* keys: all of them with ssoIssuer, none without it."""
+    issuer = values["ssoIssuer"]
+    if not issuer:
+        for key in SSO_KEYS:
+            if values[key]:
+                problems.add(key, "..." if key == "ssoClientSecret" else values[key], "empty unless ssoIssuer is set")
+        return None
+    for key in ("ssoIssuer", "ssoAuthorizationUrl", "ssoTokenUrl", "ssoJwksUrl"):
+        _endpoint(problems, key, values[key])
+    for key in ("ssoClientId", "ssoClientSecret"):
+        if not values[key]:
+            problems.add(key, "", "the client Keycloak is registered as at the provider, and its secret")
+    if not values["ssoGroupsClaim"]:
+        problems.add("ssoGroupsClaim", "", "the name of the ID-token claim listing the user's groups, e.g. groups")
+    mappings = _group_teams(problems, "ssoGroupTeams", values["ssoGroupTeams"], groups, SSO_GROUP,
+                            "a value of the groups claim (no spaces or commas)", "users")
+    return SingleSignOnSettings(issuer, values["ssoAuthorizationUrl"], values["ssoTokenUrl"], values["ssoJwksUrl"],
+                                values["ssoClientId"], values["ssoClientSecret"], values["ssoDisplayName"],
+                                values["ssoGroupsClaim"], tuple(mappings.items()))
 
 
 def _brute_force(problems: _Problems, values: Mapping[str, Any]) -> BruteForce:
@@ -594,7 +639,8 @@ def parse_settings(raw: Mapping[str, str], secret_keys: frozenset[str] = frozens
                             _within(problems, "tokenLifespanSeconds", values["tokenLifespanSeconds"], TOKEN_LIFESPAN,
                                     "seconds"),
                             default_access, _brute_force(problems, values), teams, repository_access, robots,
-                            _directory(problems, values, (group, *(t.name for t in teams)))),
+                            _directory(problems, values, (group, *(t.name for t in teams))),
+                            _single_sign_on(problems, values, (group, *(t.name for t in teams)))),
         registry=RegistrySettings(values["registryVersion"], registry_exposure, replicas, storage,
                                   _quantity(problems, "registryStorageSize", values["registryStorageSize"]),
                                   values["registryStorageClass"], s3, values["ingressMaxBodySize"], reg_resources,

@@ -42,6 +42,13 @@ def env_json(local_env) -> dict[str, Any]:
 
 
 @pytest.fixture
+def sso_env(local_env, env_json) -> dict[str, Any]:
+    """env.json, with the local single sign-on provider's realm there (a test before may have redeployed Keycloak)."""
+    local_env.ensure_identity_provider()
+    return env_json
+
+
+@pytest.fixture
 def admin(local_env, env_json) -> KeycloakAdmin:
     return local_env.admin()
 

@@ -9,12 +9,9 @@ registry-platform (mapped to platform): pia and frank; finance (mapped to nothin
 from __future__ import annotations
 
 import contextlib
-import statistics
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
 
 from tests.integration.clients import granted, registry_host, request_token, write_oci_image
 from tests.integration.load import report
@@ -155,31 +152,3 @@ def test_with_the_directory_down_local_users_log_in_and_directory_users_get_401_
     report("directory-outage", {"down_directory_user_401_s": refused, "slapd_back_s": round(back, 1),
                                 "unreachable_directory_user_401_s": unreachable,
                                 "logins_again_after_unreachable_s": round(recovered, 1)})
-
-
-def login_seconds(env: dict, account: tuple[str, str]) -> float:
-    started = time.monotonic()
-    response = requests.get(env["token_realm"], params={"service": env["service"]}, auth=account, timeout=30)
-    assert response.status_code == 200, (account[0], response.status_code)
-    return time.monotonic() - started
-
-
-def p95(samples: list[float]) -> float:
-    return round(statistics.quantiles(samples, n=20)[-1] * 1000)
-
-
-def test_login_latency_of_each_identity_kind_at_concurrency_1_and_8(env_json, user):
-    """Local user, robot and directory user side by side in one run, 40 logins each per concurrency."""
-    robot = env_json["robots"][0]
-    accounts = {"local user": (user["username"], user["password"]),
-                "robot": (robot["username"], robot["password"]),
-                "directory user": ("dana", password(env_json, "dana"))}
-    figures = {}
-    for kind, account in accounts.items():
-        sequential = [login_seconds(env_json, account) for _ in range(40)]
-        with ThreadPoolExecutor(8) as pool:
-            concurrent = list(pool.map(lambda _: login_seconds(env_json, account), range(40)))
-        figures[kind] = {"p95_ms_concurrency_1": p95(sequential), "p95_ms_concurrency_8": p95(concurrent),
-                         "median_ms_concurrency_1": round(statistics.median(sequential) * 1000)}
-    report("login-latency-by-identity", figures)
-    assert all(f["p95_ms_concurrency_1"] < 2000 for f in figures.values()), figures

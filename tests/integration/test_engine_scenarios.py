@@ -8,11 +8,13 @@ import json
 import re
 import time
 from pathlib import Path
+from typing import Optional
 
 import pytest
 import requests
 import yaml
 
+from localenv.environment import local_stack_values
 from localenv.stack import COMMITTED_CONFIG, ROOT, LocalStack
 from tests.integration.clients import jwt_parts, registry_get, request_token, token_for
 
@@ -41,9 +43,12 @@ def password_of(env: dict, username: str) -> str:
 
 
 @contextlib.contextmanager
-def scratch_stack(stack: LocalStack, name: str, config: dict, project_dir: Path = ROOT):
-    """Another stack in the same backend, with its own config; removed afterwards."""
+def scratch_stack(stack: LocalStack, name: str, config: dict, project_dir: Path = ROOT,
+                  secrets: Optional[dict[str, str]] = None):
+    """Another stack in the same backend, with its own config and ``secrets``; removed afterwards."""
     stack.init(name, config, project_dir)
+    for key, value in (secrets or {}).items():
+        stack.run("config", "set", "--secret", "--", key, value, stack=name, cwd=project_dir)
     try:
         yield name
     finally:
@@ -53,6 +58,15 @@ def scratch_stack(stack: LocalStack, name: str, config: dict, project_dir: Path 
 
 def committed_config() -> dict:
     return yaml.safe_load(COMMITTED_CONFIG.read_text())["config"]
+
+
+def generated_config() -> tuple[dict, dict[str, str]]:
+    """What `scripts/localenv up` adds to the committed local config (the directory's CA, placeholders for the
+    secrets it generates), as config and as secrets for a scratch stack."""
+    values, secret_keys = local_stack_values()
+    added = {key: value for key, value in values.items() if f"{PROJECT}:{key}" not in committed_config()}
+    return ({f"{PROJECT}:{key}": value for key, value in added.items() if key not in secret_keys},
+            {key: value for key, value in added.items() if key in secret_keys})
 
 
 def admin_logins_since(env: dict, since_ms: int, token: str) -> list[dict]:
@@ -79,9 +93,10 @@ def test_preview_of_a_fresh_stack_never_logs_in_to_keycloak(stack, admin, env_js
     since = int(time.time() * 1000)
     # A second stack beside the running one: its own namespace, and ClusterIP Services (a dry-run of the local stack's
     # NodePorts would collide with the running stack's: node ports are cluster-wide).
-    config = {**committed_config(), f"{PROJECT}:namespace": "fresh-preview",
+    generated, secrets = generated_config()
+    config = {**committed_config(), **generated, f"{PROJECT}:namespace": "fresh-preview",
               f"{PROJECT}:keycloakServiceType": "ClusterIP", f"{PROJECT}:registryServiceType": "ClusterIP"}
-    with scratch_stack(stack, "fresh-preview", config) as name:
+    with scratch_stack(stack, "fresh-preview", config, secrets=secrets) as name:
         result = stack.run("preview", "--non-interactive", stack=name)
         assert re.search(r"\+ [1-9][0-9]* to create", result.stdout), result.stdout[-2000:]
         assert admin_logins_since(env_json, since, token) == []

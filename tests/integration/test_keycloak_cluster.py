@@ -2,7 +2,6 @@
 database): both pods starting together with nothing in the discovery table form one cluster (keycloak#41290 split
 it), and a pod deleted under 8 clients logging in costs only the logins it was answering; its replacement joins."""
 
-import subprocess
 import time
 
 import pytest
@@ -40,15 +39,7 @@ def one_cluster_of(local_env, members: int) -> bool:
 
 def discovery_rows(local_env) -> list[str]:
     """The JGROUPS_PING table jdbc-ping discovers members through, as the database has it."""
-    database = local_env.workload("database")
-    credentials = local_env.kube().secret_data(local_env.settings.namespace, "keycloak-db-credentials")
-    result = subprocess.run(
-        ["nsenter", "-t", str(database["pids"][0]), "-m", "-n", "--", "mariadb", "-N",
-         "-u", credentials["username"].decode(), f"-p{credentials['password'].decode()}",
-         local_env.settings.database.name, "-e", "SELECT name, ip FROM JGROUPS_PING"],
-        capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.splitlines()
+    return local_env.database_query("SELECT name, ip FROM JGROUPS_PING")
 
 
 @pytest.fixture

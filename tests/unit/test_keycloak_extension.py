@@ -6,6 +6,7 @@ import hashlib
 import re
 import zipfile
 
+from components.single_sign_on import APP_PASSWORDS_PATH, SELF_SERVICE_CLIENT_ID
 from lib import keycloak_extension
 from providers.keycloak_resources import EXTENSION_ADMIN_PATH
 from settings import ACCESS_ALLOW_ALL, ACCESS_CLIENT_ROLES, KEYCLOAK_VERSION
@@ -75,3 +76,8 @@ def test_keycloak_mounts_the_jar_from_a_config_map_and_rolls_when_it_changes(dev
         "name": "extensions", "mountPath": "/opt/keycloak/providers/keycloak-registry-extension.jar",
         "subPath": "keycloak-registry-extension.jar", "readOnly": True}]
     assert dev_run.by_urn(next(u for u in deployment.dependencies if "ConfigMap" in u)).name == "keycloak-extensions"
+
+
+def test_the_app_password_client_and_path_are_the_ones_the_extension_serves():
+    assert java_constant("SELF_SERVICE_CLIENT_ID", "apppasswords/AppPasswordsResource.java") == SELF_SERVICE_CLIENT_ID
+    assert java_constant("ID", "apppasswords/AppPasswordsProviderFactory.java") == APP_PASSWORDS_PATH

@@ -54,7 +54,8 @@ def test_the_key_table_is_pulumi_yaml_with_well_formed_declarations():
         assert key.type == "array" or "items" not in declared[key.name], key.name
         assert "secret" not in declared[key.name], key.name
     assert {key.name for key in CONFIG_KEYS if key.secret} == {
-        "keycloakAdminPassword", "userPasswords", "s3AccessKey", "s3SecretKey", "ldapBindCredential"}
+        "keycloakAdminPassword", "userPasswords", "s3AccessKey", "s3SecretKey", "ldapBindCredential",
+        "ssoClientSecret"}
 
 
 def test_defaults_give_pinned_images():

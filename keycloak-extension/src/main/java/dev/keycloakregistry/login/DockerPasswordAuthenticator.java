@@ -6,6 +6,8 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 
+import dev.keycloakregistry.apppasswords.AppPasswordFormat;
+import dev.keycloakregistry.apppasswords.AppPasswords;
 import dev.keycloakregistry.robots.PreviousPasswords;
 import dev.keycloakregistry.robots.RobotLifecycle;
 import jakarta.ws.rs.core.HttpHeaders;
@@ -36,6 +38,9 @@ import org.keycloak.storage.StorageUnavailableException;
  * does;</li>
  * <li>an account past the expiry on one of its roles of the docker client is refused, as a wrong password is;</li>
  * <li>a password rotated out still works until the end of its overlap ({@link PreviousPasswords});</li>
+ * <li>an app password ({@link AppPasswords}) works until it expires or is revoked, for users with no password of
+ * their own too (brokered from an external identity provider); a wrong one is a failed login like a wrong
+ * password;</li>
  * <li>a user store that cannot answer (a directory that is down) refuses the login with 401, as a wrong password
  * is refused, instead of Keycloak's 500.</li>
  * </ul>
@@ -76,10 +81,13 @@ public final class DockerPasswordAuthenticator extends DockerAuthenticator {
     @Override
     protected void notValidCredentialsAction(AuthenticationFlowContext context, RealmModel realm, UserModel user) {
         KeycloakSession session = context.getSession();
-        boolean previous = basicPassword(context)
-                .filter(password -> PreviousPasswords.accepts(session, user, password, Time.currentTimeSeconds()))
+        long now = Time.currentTimeSeconds();
+        boolean accepted = basicPassword(context)
+                .filter(password -> AppPasswordFormat.parse(password).isPresent()
+                        ? AppPasswords.accepts(user, password, now)
+                        : PreviousPasswords.accepts(session, user, password, now))
                 .isPresent();
-        if (!previous) {
+        if (!accepted) {
             super.notValidCredentialsAction(context, realm, user);
         } else if (realm.isBruteForceProtected() && context.getProtector().isTemporarilyDisabled(session, realm, user)) {
             userDisabledAction(context, realm, user, Errors.USER_TEMPORARILY_DISABLED);
