@@ -4,7 +4,8 @@ local Keycloak, standing in for Google or Entra ID as the directory's OpenLDAP s
 It has the client the stack's ``sso*`` settings name (its secret generated once per environment, set as the Pulumi
 secret ssoClientSecret before `pulumi up`), a groups claim, and two people with generated passwords: sam, in the
 provider group the stack maps to team-a, and tess, in a group it maps to nothing. `up` creates it once the stack's
-Keycloak runs; the tests read the people's passwords from env.json (``sso``).
+Keycloak runs, and the tests again if one of them redeployed Keycloak's database; they read the people's passwords
+from env.json (``sso``).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from localenv.stack import COMMITTED_CONFIG
+from settings import KEYS_BY_NAME
 from tests.integration.clients import (
     Skopeo,
     expired,
@@ -156,9 +157,14 @@ def stack_config_changed(local_env, stack, change: Callable[[dict], None]) -> It
 
 
 def remove_access_keys(config: dict) -> None:
+    """No rules, robots or teams: the directory's and the provider's groups then give the group's access."""
     for key in ("teams", "repositoryAccess", "robots"):
         del config[f"{PROJECT}:{key}"]
     config[f"{PROJECT}:defaultAccess"] = "all"
+    group = config.get(f"{PROJECT}:group", KEYS_BY_NAME["group"].default)
+    for key in ("ldapGroupTeams", "ssoGroupTeams"):
+        if config.get(f"{PROJECT}:{key}"):
+            config[f"{PROJECT}:{key}"] = [{**mapping, "team": group} for mapping in config[f"{PROJECT}:{key}"]]
 
 
 @pytest.mark.changes_stack
