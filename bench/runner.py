@@ -31,7 +31,7 @@ import yaml
 
 from clients.oci import write_oci_layout
 from clients.skopeo import Skopeo
-from clients.tokens import request_token
+from clients.tokens import refresh, request_token
 from components.registry import CONFIG_FILE, CONFIG_SECRET
 from localenv import pods, processes
 from localenv.environment import OTHER_LINE_NAME, ROOT, LocalEnvironment, node_port_service, registry_copy
@@ -40,10 +40,11 @@ from localenv.stack import EngineError
 from settings import Resources
 from support.mock_program import run_program, stack_file_config
 
-SECTIONS = ("tokens", "throughput", "engine", "program", "memory")
-ENVIRONMENT_SECTIONS = {"tokens", "throughput", "engine", "memory"}  # `program` needs no running servers
+SECTIONS = ("tokens", "refresh", "throughput", "engine", "program", "memory")
+ENVIRONMENT_SECTIONS = {"tokens", "refresh", "throughput", "engine", "memory"}  # `program` needs no running servers
 CONCURRENCY_LEVELS = (1, 8, 32)
 TOKEN_KINDS = ("docker-v2", "oidc")
+REFRESH_KINDS = ("password", "refresh")  # docker login's GET with the password, and the refresh grant after it
 TOKEN_SCOPE = "repository:bench/image:pull,push"
 REQUEST_TIMEOUT = 30
 STACKS = ("dev", "staging", "prod", "local")
@@ -53,6 +54,8 @@ BENCH_REPOSITORY = "bench/image"
 BENCH_TAG = "bench"
 # Targets: what a user should not notice (token auth costs almost no throughput; the program stays quick).
 THROUGHPUT_TARGET = 0.97  # token auth >= 97% of the no-auth MB/s
+REFRESH_P50_TARGET_MS = 5.0  # a refresh grant's median at concurrency 1
+REFRESH_RATE_TARGET = 10.0  # refresh grants per second >= 10x password tokens per second at the highest concurrency
 MOCK_PREVIEW_TARGET_S = 3.0
 UNIT_SUITE_TARGET_S = 30.0
 
@@ -178,6 +181,18 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         p95 = level["ratios"]["p95_ms"]
         add(f"tokens: docker-v2 p95 <= OIDC p95 at concurrency {c}", f"ratio {_text(p95, 3)}",
             p95 is not None and p95 <= 1)
+    refresh_levels = (results.get("refresh") or {}).get("levels", [])
+    for level in refresh_levels:
+        errors = sum(level[kind]["errors"] for kind in REFRESH_KINDS)
+        add(f"refresh: zero errors at concurrency {level['concurrency']}", f"{errors} errors", errors == 0)
+    if refresh_levels:
+        first, last = refresh_levels[0], refresh_levels[-1]
+        p50 = first["refresh"]["p50_ms"]
+        add(f"refresh: refresh-grant p50 <= {REFRESH_P50_TARGET_MS:.0f} ms at concurrency {first['concurrency']}",
+            f"{_text(p50, 2)} ms", p50 is not None and p50 <= REFRESH_P50_TARGET_MS)
+        rate = ratio(last["refresh"]["tokens_per_s"], last["password"]["tokens_per_s"])  # unrounded
+        add(f"refresh: refresh-grant tokens/s >= {REFRESH_RATE_TARGET:.0f}x the password's at concurrency "
+            f"{last['concurrency']}", f"{_text(rate, 2)}x", rate is not None and rate >= REFRESH_RATE_TARGET)
     for row in (results.get("throughput") or {}).get("rows", []):
         add(f"throughput: registry {row['line']} {row['operation']} with token auth >= "
             f"{THROUGHPUT_TARGET:.0%} of no auth", f"{_text(row['ratio'], 3)}",
@@ -222,11 +237,28 @@ def render_table(results: dict[str, Any]) -> str:
             rows.append([c, "docker/oidc", "", "", _text(r["p50_ms"], 2), _text(r["p95_ms"], 2), _text(r["p99_ms"], 2),
                          _text(r["tokens_per_s"], 2)])
         lines += aligned(rows, "><>>>>>>")
+    refresh_section = results.get("refresh")
+    if refresh_section:
+        lines += ["", f"refresh: docker login's password GET vs the refresh grant of its identity token, each kind "
+                      f"alone; {refresh_section['requests_per_kind']} of each per level; Keycloak CPU (all replicas, "
+                      f"less their idle use) per token"]
+        rows = [["conc", "kind", "ok", "errors", "p50 ms", "p95 ms", "p99 ms", "tokens/s", "CPU ms/token"]]
+        for level in refresh_section["levels"]:
+            c = str(level["concurrency"])
+            for kind in REFRESH_KINDS:
+                s = level[kind]
+                rows.append([c, kind, str(s["ok"]), str(s["errors"]), _text(s["p50_ms"]), _text(s["p95_ms"]),
+                             _text(s["p99_ms"]), _text(s["tokens_per_s"]), _text(s["keycloak_cpu_ms_per_token"], 2)])
+            x = level["speedup"]
+            rows.append([c, "speedup", "", "", f"{_text(x['p50_ms'], 1)}x", f"{_text(x['p95_ms'], 1)}x", "",
+                         f"{_text(x['tokens_per_s'], 1)}x", f"{_text(x['keycloak_cpu_ms_per_token'], 1)}x"])
+        lines += aligned(rows, "><>>>>>>>")
     throughput = results.get("throughput")
     if throughput:
         image = throughput["image"]
-        lines += ["", f"throughput: skopeo, {image['bytes'] / 1e6:.0f} MB in {image['layers']} layers, token auth vs "
-                      f"the same registry without auth; median of {throughput['rounds']} round(s)"]
+        lines += ["", f"throughput: skopeo, {image['bytes'] / 1e6:.0f} MB in {image['layers']} layers, token auth "
+                      f"(an identity token: every registry token from the refresh grant) vs the same registry without "
+                      f"auth; median of {throughput['rounds']} round(s)"]
         rows = [["registry", "op", "auth MB/s", "no-auth MB/s", "auth/no-auth"]]
         rows += [[row["line"], row["operation"], _text(row["auth_mb_s"]), _text(row["no_auth_mb_s"]),
                   _text(row["ratio"], 3)] for row in throughput["rows"]]
@@ -323,8 +355,7 @@ def _checked(response: requests.Response, key: str) -> None:
         raise BenchError(f"HTTP {response.status_code}: {response.text[:200]}")
 
 
-TOKEN_REQUESTS: dict[str, Callable[[requests.Session, dict, dict], None]] = {
-    "docker-v2": docker_token, "oidc": oidc_token}
+TOKEN_REQUESTS: dict[str, Callable[..., None]] = {"docker-v2": docker_token, "oidc": oidc_token}
 
 
 @dataclass
@@ -346,50 +377,134 @@ class Samples:
         self.latencies_s.append(time.perf_counter() - started)
 
 
-def token_worker(index: int, count: int, env_json: dict, user: dict, deadline: float,
+def token_worker(index: int, count: int, kinds: dict[str, Callable[[requests.Session], None]], deadline: float,
                  start: threading.Barrier) -> dict[str, Samples]:
-    """``count`` requests of each kind, alternating; odd workers start with the other kind, so at every moment
-    both kinds are in flight."""
+    """``count`` requests of each kind, alternating; odd workers start with another kind, so at every moment
+    every kind is in flight."""
     session = token_session()
-    kinds = TOKEN_KINDS if index % 2 == 0 else TOKEN_KINDS[::-1]
-    samples = {kind: Samples() for kind in TOKEN_KINDS}
+    order = list(kinds) if index % 2 == 0 else list(kinds)[::-1]
+    samples = {kind: Samples() for kind in kinds}
     start.wait(timeout=60)
     with session:
         for _ in range(count):
-            for kind in kinds:
+            for kind in order:
                 if time.monotonic() > deadline:
                     return samples
-                samples[kind].record(functools.partial(TOKEN_REQUESTS[kind], session, env_json, user))
+                samples[kind].record(functools.partial(kinds[kind], session))
     return samples
+
+
+def user_requests(env_json: dict, user: dict) -> dict[str, Callable[[requests.Session], None]]:
+    """The interleaved kinds of the tokens section, for one user."""
+    return {kind: functools.partial(TOKEN_REQUESTS[kind], env_json=env_json, user=user) for kind in TOKEN_KINDS}
+
+
+def run_level(concurrency: int, total: int, deadline_s: float,
+              kinds_of_worker: Callable[[int], dict[str, Callable[[requests.Session], None]]]) -> dict[str, Any]:
+    """``total`` requests of each kind spread over ``concurrency`` workers started together: each kind's summary."""
+    counts = [total // concurrency + (1 if w < total % concurrency else 0) for w in range(concurrency)]
+    barrier = threading.Barrier(concurrency)
+    started = time.monotonic()
+    deadline = started + deadline_s
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        futures = [pool.submit(token_worker, w, counts[w], kinds_of_worker(w), deadline, barrier)
+                   for w in range(concurrency)]
+        workers = [future.result() for future in futures]
+    level: dict[str, Any] = {"concurrency": concurrency, "wall_s": round(time.monotonic() - started, 2),
+                             "deadline_hit": time.monotonic() > deadline}
+    for kind in workers[0]:
+        latencies = [x for w in workers for x in w[kind].latencies_s]
+        level[kind] = latency_summary(latencies, sum(w[kind].errors for w in workers), concurrency)
+        level[kind]["first_error"] = next((w[kind].first_error for w in workers if w[kind].first_error), "")
+    return level
+
+
+def warm_up(count: int, kinds: dict[str, Callable[[requests.Session], None]], deadline_s: float, what: str) -> None:
+    warmup = token_worker(0, count, kinds, time.monotonic() + deadline_s, threading.Barrier(1))
+    if any(s.errors for s in warmup.values()):
+        failures = "; ".join(f"{kind}: {s.first_error}" for kind, s in warmup.items() if s.errors)
+        raise BenchError(f"{what}: warm-up failed: {failures}")
 
 
 def measure_tokens(env_json: dict, plan: Plan) -> dict[str, Any]:
     users = env_json["users"]
     log(f"tokens: warming up ({plan.warmup_requests} of each kind)")
-    warmup = token_worker(0, plan.warmup_requests, env_json, users[0], time.monotonic() + plan.token_deadline_s,
-                          threading.Barrier(1))
-    if any(s.errors for s in warmup.values()):
-        failures = "; ".join(f"{kind}: {s.first_error}" for kind, s in warmup.items() if s.errors)
-        raise BenchError(f"tokens: warm-up failed: {failures}")
+    warm_up(plan.warmup_requests, user_requests(env_json, users[0]), plan.token_deadline_s, "tokens")
     levels = []
     for concurrency in CONCURRENCY_LEVELS:
-        counts = [plan.token_requests // concurrency + (1 if w < plan.token_requests % concurrency else 0)
-                  for w in range(concurrency)]
         log(f"tokens: concurrency {concurrency}, {plan.token_requests} of each kind")
-        barrier = threading.Barrier(concurrency)
-        started = time.monotonic()
-        deadline = started + plan.token_deadline_s
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            futures = [pool.submit(token_worker, w, counts[w], env_json, users[w % len(users)], deadline, barrier)
-                       for w in range(concurrency)]
-            workers = [future.result() for future in futures]
-        level: dict[str, Any] = {"concurrency": concurrency, "wall_s": round(time.monotonic() - started, 2),
-                                 "deadline_hit": time.monotonic() > deadline}
-        for kind in TOKEN_KINDS:
-            latencies = [x for w in workers for x in w[kind].latencies_s]
-            level[kind] = latency_summary(latencies, sum(w[kind].errors for w in workers), concurrency)
-            level[kind]["first_error"] = next((w[kind].first_error for w in workers if w[kind].first_error), "")
+        level = run_level(concurrency, plan.token_requests, plan.token_deadline_s,
+                          lambda w: user_requests(env_json, users[w % len(users)]))
         level["ratios"] = token_ratios(level["docker-v2"], level["oidc"])
+        levels.append(level)
+    return {"requests_per_kind": plan.token_requests, "scope": TOKEN_SCOPE, "levels": levels}
+
+
+def refresh_token_of(env_json: dict, user: dict) -> str:
+    """The identity token `docker login` would keep for the user (GET with offline_token=true)."""
+    response = request_token(env_json["token_realm"], env_json["service"], user["username"], user["password"],
+                             TOKEN_SCOPE, offline=True)
+    _checked(response, "refresh_token")
+    return response.json()["refresh_token"]
+
+
+def refreshed_token(session: requests.Session, env_json: dict, refresh_token: str) -> None:
+    """A registry token from the refresh grant, as docker and skopeo ask with an identity token."""
+    _checked(refresh(env_json["token_realm"], env_json["service"], refresh_token, TOKEN_SCOPE, session),
+             "access_token")
+
+
+def keycloak_cpu_seconds(env: LocalEnvironment) -> float:
+    """CPU time all Keycloak pods have used so far, as their cgroups account it."""
+    return sum(pods.container_cpu_seconds(pod, pods.container_of(pod)) for pod in env.pods("keycloak"))
+
+
+def keycloak_idle_cpu_per_s(env: LocalEnvironment, seconds: float = 2.0) -> float:
+    """Keycloak's CPU use with no requests (cluster heartbeats, timers, GC), per second: not part of any token."""
+    before = keycloak_cpu_seconds(env)
+    time.sleep(seconds)
+    return (keycloak_cpu_seconds(env) - before) / seconds
+
+
+def speedups(password: dict[str, Any], refreshed: dict[str, Any]) -> dict[str, Optional[float]]:
+    """How many times faster (latency, CPU) or more (rate) the refresh grant is than the password."""
+    return {"p50_ms": _rounded(ratio(password["p50_ms"], refreshed["p50_ms"]), 1),
+            "p95_ms": _rounded(ratio(password["p95_ms"], refreshed["p95_ms"]), 1),
+            "tokens_per_s": _rounded(ratio(refreshed["tokens_per_s"], password["tokens_per_s"]), 1),
+            "keycloak_cpu_ms_per_token": _rounded(ratio(password["keycloak_cpu_ms_per_token"],
+                                                        refreshed["keycloak_cpu_ms_per_token"]), 1)}
+
+
+def measure_refresh(env: LocalEnvironment, env_json: dict, plan: Plan) -> dict[str, Any]:
+    """The password path and the refresh grant, each alone at each level (so neither's latency includes the
+    other's CPU), with Keycloak's CPU per token from its cgroups."""
+    users = env_json["users"]
+    identity_tokens = {user["username"]: refresh_token_of(env_json, user) for user in users}
+
+    def kind_of_worker(kind: str) -> Callable[[int], dict[str, Callable[[requests.Session], None]]]:
+        def requests_of(worker: int) -> dict[str, Callable[[requests.Session], None]]:
+            user = users[worker % len(users)]
+            if kind == "password":
+                return {kind: functools.partial(docker_token, env_json=env_json, user=user)}
+            return {kind: functools.partial(refreshed_token, env_json=env_json,
+                                            refresh_token=identity_tokens[user["username"]])}
+        return requests_of
+
+    for kind in REFRESH_KINDS:
+        log(f"refresh: warming up {kind} ({plan.warmup_requests})")
+        warm_up(plan.warmup_requests, kind_of_worker(kind)(0), plan.token_deadline_s, "refresh")
+    levels = []
+    for concurrency in CONCURRENCY_LEVELS:
+        level: dict[str, Any] = {"concurrency": concurrency}
+        for kind in REFRESH_KINDS:
+            log(f"refresh: concurrency {concurrency}, {plan.token_requests} {kind} tokens")
+            idle = keycloak_idle_cpu_per_s(env)
+            cpu_before, started = keycloak_cpu_seconds(env), time.monotonic()
+            measured = run_level(concurrency, plan.token_requests, plan.token_deadline_s, kind_of_worker(kind))
+            cpu = keycloak_cpu_seconds(env) - cpu_before - idle * (time.monotonic() - started)
+            level[kind] = {**measured[kind], "wall_s": measured["wall_s"],
+                           "keycloak_cpu_ms_per_token": _rounded(ratio(cpu * 1000, measured[kind]["ok"]), 2)}
+        level["speedup"] = speedups(level["password"], level["refresh"])
         levels.append(level)
     return {"requests_per_kind": plan.token_requests, "scope": TOKEN_SCOPE, "levels": levels}
 
@@ -465,13 +580,12 @@ class BenchSkopeo:
         self.skopeo, self.bench_dir = Skopeo(bench_dir / "auth.json", binary), bench_dir
 
     def close(self) -> None:
-        """Forget the logins: the auth file holds the user's password."""
+        """Forget the logins: the auth file holds the user's identity token."""
         self.skopeo.authfile.unlink(missing_ok=True)
 
-    def login(self, target: RegistryTarget, user: dict) -> None:
-        result = self.skopeo.login(target.host, user["username"], user["password"])
-        if result.returncode != 0:
-            raise BenchError(f"skopeo login {target.host} failed: {result.stderr.strip()[-500:]}")
+    def login(self, target: RegistryTarget, user: dict, identity_token: str) -> None:
+        """As `docker login` leaves it: the identity token, no password; skopeo refreshes every registry token."""
+        self.skopeo.store_identity_token(target.host, user["username"], identity_token)
 
     def push(self, layout: Path, target: RegistryTarget) -> float:
         return self._copy(f"oci:{layout}:{BENCH_TAG}", f"docker://{target.host}/{BENCH_REPOSITORY}:{BENCH_TAG}")
@@ -522,8 +636,9 @@ def measure_throughput(env: LocalEnvironment, env_json: dict, bench_dir: Path, p
     seconds: dict[tuple[str, str, bool], list[float]] = {}
     no_auth_registries = NoAuthRegistries(env, bench_dir)
     with no_auth_registries as no_auth, contextlib.closing(skopeo):
+        identity_token = refresh_token_of(env_json, user)
         for target in authed.values():
-            skopeo.login(target, user)
+            skopeo.login(target, user, identity_token)
         for line in NO_AUTH_PORTS:
             for round_index in range(plan.rounds):
                 pair = [authed[line], no_auth[line]]
@@ -648,6 +763,8 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
     (bench_dir / "logs").mkdir(parents=True, exist_ok=True)
     if "tokens" in options.sections:
         results["tokens"] = measure_tokens(env_json, plan)
+    if "refresh" in options.sections:
+        results["refresh"] = measure_refresh(env, env_json, plan)
     if "throughput" in options.sections:
         results["throughput"] = measure_throughput(env, env_json, bench_dir, plan)
     if "engine" in options.sections:

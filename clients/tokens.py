@@ -1,4 +1,5 @@
-"""A docker-v2 token request, as docker and skopeo make it: GET on the realm's endpoint with HTTP Basic."""
+"""Requests to the registry's token endpoint as docker and skopeo make them: the distribution spec's GET with HTTP
+Basic (``offline_token=true`` asks for a refresh token, as `docker login` does), and its OAuth2 POST forms."""
 
 from __future__ import annotations
 
@@ -7,10 +8,29 @@ from typing import Optional, Union
 import requests
 
 REQUEST_TIMEOUT = 30
+Scope = Union[str, list[str]]
 
 
-def request_token(token_realm: str, service: str, username: str, password: str, scope: Union[str, list[str]],
-                  session: Optional[requests.Session] = None) -> requests.Response:
+def request_token(token_realm: str, service: str, username: str, password: str, scope: Scope,
+                  session: Optional[requests.Session] = None, offline: bool = False) -> requests.Response:
     """A list of scopes goes as repeated ``scope`` parameters, as skopeo sends them for a cross-repository mount."""
-    return (session or requests).get(token_realm, params={"service": service, "scope": scope},
-                                     auth=(username, password), timeout=REQUEST_TIMEOUT)
+    params = {"service": service, "scope": scope, **({"offline_token": "true"} if offline else {})}
+    return (session or requests).get(token_realm, params=params, auth=(username, password), timeout=REQUEST_TIMEOUT)
+
+
+def refresh(token_realm: str, service: str, refresh_token: str, scope: Scope,
+            session: Optional[requests.Session] = None, client_id: str = "containers/image") -> requests.Response:
+    """The OAuth2 refresh grant as containers/image sends it (one ``scope`` field per scope; docker joins them with
+    spaces in one field)."""
+    return (session or requests).post(token_realm, data={
+        "grant_type": "refresh_token", "refresh_token": refresh_token, "service": service, "scope": scope,
+        "client_id": client_id}, timeout=REQUEST_TIMEOUT)
+
+
+def password_grant(token_realm: str, service: str, username: str, password: str, scope: Scope,
+                   session: Optional[requests.Session] = None, offline: bool = False) -> requests.Response:
+    """The OAuth2 password grant (containerd's resolver sends it first); ``offline`` adds ``access_type=offline``."""
+    return (session or requests).post(token_realm, data={
+        "grant_type": "password", "username": username, "password": password, "service": service, "scope": scope,
+        "client_id": "keycloak-registry-tests", **({"access_type": "offline"} if offline else {})},
+        timeout=REQUEST_TIMEOUT)

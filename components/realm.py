@@ -108,6 +108,7 @@ class RealmConfiguration(pulumi.ComponentResource):
         self.client = DockerV2Client(
             f"{name}-docker-client", connection=connection, realm=realm_id, client_id=realm.client_id,
             access_mode=realm.access_mode, default_access=realm.default_access,
+            refresh_lifetimes=realm.refresh_tokens.client_lifetimes,
             description="Container registry token service (docker-v2 protocol)",
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.realm]))
         self.access_roles = []

@@ -1,4 +1,5 @@
-"""The registry (CNCF distribution) with token auth against the realm's docker-v2 endpoint.
+"""The registry (CNCF distribution) with token auth against the realm's token endpoint (the extension's, which
+answers the docker-v2 GET and adds OAuth2 refresh tokens).
 
 ``registry_config`` renders config.yml; the Deployment mounts it from a Secret and the local test
 environment starts the real registry binaries from the very same function.
@@ -14,6 +15,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from lib import kube
+from lib.keycloak_extension import TOKEN_ENDPOINT
 from lib.passwords import generated_password
 from settings import RegistrySettings, Settings
 
@@ -41,7 +43,7 @@ class TokenAuth:
 
 def token_auth(settings: Settings) -> TokenAuth:
     issuer = f"{settings.keycloak.public_url}/realms/{settings.realm.name}"
-    return TokenAuth(realm=f"{issuer}/protocol/docker-v2/auth", service=settings.realm.client_id, issuer=issuer)
+    return TokenAuth(realm=f"{issuer}/{TOKEN_ENDPOINT}", service=settings.realm.client_id, issuer=issuer)
 
 
 def registry_config(registry: RegistrySettings, token: TokenAuth, http_secret: str, *,

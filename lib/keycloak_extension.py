@@ -24,6 +24,8 @@ MEMBER_GATE_ID = "keycloak-registry-member-gate"
 MEMBER_GATE_ROLE = "role"
 # Keycloak's Docker Authenticator filed where brute-force detection counts it (DockerPasswordAuthenticatorFactory).
 DOCKER_PASSWORD_ID = "keycloak-registry-docker-password"
+# The realm resource serving the registries' token endpoint, /realms/{realm}/<this> (RegistryTokenProviderFactory.ID).
+TOKEN_ENDPOINT = "registry-token"
 CONFIG_MAP = "keycloak-extensions"
 VOLUME = "extensions"
 

@@ -49,6 +49,11 @@ def container_memory(pod: dict, container: str) -> Memory:
                   None if limit >= UNLIMITED else round(limit / 2 ** 20, 1))
 
 
+def container_cpu_seconds(pod: dict, container: str) -> float:
+    """CPU time the container has used so far (user and system, all its processes), as its cgroup accounts it."""
+    return int((container_cgroup(pod, container, "cpuacct") / "cpuacct.usage").read_text()) / 1e9
+
+
 def container_pids(pod: dict, container: str) -> list[int]:
     """Every process of the container (its entrypoint first), from the host's view."""
     procs = (container_cgroup(pod, container, "pids") / "cgroup.procs").read_text().split()

@@ -21,13 +21,20 @@ PROTOCOL = "docker-v2"
 MAPPER_NAME = "repository access"
 # Inputs that describe the client itself; the rest say how to reach the admin API. ``foreign_mappers`` is always []
 # in the inputs: read() reports any other mapper that can shape tokens there, so it shows as drift.
-CLIENT_FIELDS = ("client_id", "name", "description", "enabled", "access_mode", "default_access", "foreign_mappers")
+CLIENT_FIELDS = ("client_id", "name", "description", "enabled", "access_mode", "default_access", "foreign_mappers",
+                 "refresh_idle_seconds", "refresh_max_age_seconds")
 # Client attribute naming the resource that created or adopted the client (its state's owner_token): after a
 # URN change, the new resource adopts the client first and the old one's delete must then leave it alone.
 OWNER_ATTRIBUTE = "keycloak-registry.owner"
 # Client attribute stating what every member may do beyond the rules (settings' defaultAccess): audit trail in the
 # console, and a named input, so a pull request that widens it shows as such in `pulumi preview --diff`.
 DEFAULT_ACCESS_ATTRIBUTE = "keycloak-registry.default-access"
+# Client attributes the extension's token endpoint reads its refresh-token lifetimes from (RefreshTokenPolicy's
+# IDLE_ATTRIBUTE and MAX_AGE_ATTRIBUTE; a unit test keeps them equal): 0 turns refresh tokens off.
+REFRESH_IDLE_ATTRIBUTE = "keycloak-registry.refresh-token.idle-seconds"
+REFRESH_MAX_AGE_ATTRIBUTE = "keycloak-registry.refresh-token.max-age-seconds"
+REFRESH_ATTRIBUTES = {"refresh_idle_seconds": REFRESH_IDLE_ATTRIBUTE,
+                      "refresh_max_age_seconds": REFRESH_MAX_AGE_ATTRIBUTE}
 
 
 def client_representation(props: dict[str, Any]) -> dict[str, Any]:
@@ -44,6 +51,8 @@ def owned_representation(current: dict[str, Any], props: dict[str, Any], owner_t
         attributes[OWNER_ATTRIBUTE] = owner_token
     if props.get("default_access"):
         attributes[DEFAULT_ACCESS_ATTRIBUTE] = props["default_access"]
+    for field, attribute in REFRESH_ATTRIBUTES.items():
+        attributes[attribute] = str(int(props.get(field) or 0))
     return {**current, **client_representation(props), "attributes": attributes}
 
 
@@ -151,6 +160,7 @@ class DockerV2ClientProvider(ResourceProvider):
         return {**self._from_server(client),
                 "access_mode": next((mode_of(m) for m in mappers if m.get("protocolMapper") == MAPPER_ID), ""),
                 "default_access": (client.get("attributes") or {}).get(DEFAULT_ACCESS_ATTRIBUTE, ""),
+                **refresh_lifetimes(client),
                 "foreign_mappers": foreign_mappers(mappers, {scope.get("name", scope["id"]): scope for _, scope in
                                                              self._scope_links(admin, f"{path}/{client_uuid}")})}
 
@@ -194,6 +204,13 @@ class DockerV2ClientProvider(ResourceProvider):
                           f"Keycloak said: {error}")
 
 
+def refresh_lifetimes(client: dict[str, Any]) -> dict[str, int]:
+    """The refresh-token lifetimes a live client carries; 0 for a missing or unreadable one (the extension's "off")."""
+    attributes = client.get("attributes") or {}
+    return {field: int(value) if (value := str(attributes.get(attribute, "0"))).isdigit() else 0
+            for field, attribute in REFRESH_ATTRIBUTES.items()}
+
+
 def mode_of(mapper: dict[str, Any]) -> str:
     """The access mode a protocol mapper representation carries ("" without one)."""
     return (mapper.get("config") or {}).get(MAPPER_MODE, "")
@@ -208,12 +225,16 @@ class DockerV2Client(AdminApiResource):
     access_mode: pulumi.Output[str]  # how its access mapper grants: allow-all or client-roles
     default_access: pulumi.Output[str]  # what every member may do beyond the rules: all, pull or none
     foreign_mappers: pulumi.Output[list]  # other docker-v2 mappers found on the client or its scopes (drift)
+    refresh_idle_seconds: pulumi.Output[int]  # refresh tokens unused this long end (0: no refresh tokens)
+    refresh_max_age_seconds: pulumi.Output[int]  # refresh tokens end this long after their login (0: none)
 
     def __init__(self, name: str, *, connection: Mapping[str, pulumi.Input[str]], realm: pulumi.Input[str],
                  client_id: pulumi.Input[str], access_mode: pulumi.Input[str], default_access: pulumi.Input[str],
-                 description: pulumi.Input[str] = "", enabled: pulumi.Input[bool] = True,
+                 refresh_lifetimes: tuple[int, int] = (0, 0), description: pulumi.Input[str] = "",
+                 enabled: pulumi.Input[bool] = True,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(DockerV2ClientProvider(), name, connection, {
             "realm": realm, "client_id": client_id, "name": client_id, "description": description, "enabled": enabled,
             "access_mode": access_mode, "default_access": default_access, "foreign_mappers": [], "protocol": None,
+            "refresh_idle_seconds": refresh_lifetimes[0], "refresh_max_age_seconds": refresh_lifetimes[1],
         }, opts=opts)

@@ -70,3 +70,5 @@ KEYCLOAK_IMAGE = "quay.io/keycloak/keycloak"
 REGISTRY_IMAGE = "docker.io/library/registry"
 # Bounds of tokenLifespanSeconds (the key's description says why).
 TOKEN_LIFESPAN = (60, 3600)
+# Bounds of the refresh-token lifetimes: above the extension's one-minute resolution of idle time, at most a year.
+REFRESH_TOKEN_SECONDS = (300, 365 * 24 * 3600)

@@ -211,6 +211,23 @@ class SingleSignOnSettings:
 
 
 @dataclass(frozen=True)
+class RefreshTokens:
+    """Refresh (identity) tokens of the registry's token endpoint; the extension reads them off the docker client."""
+
+    enabled: bool
+    idle_seconds: int
+    max_age_seconds: int
+
+    @property
+    def client_lifetimes(self) -> tuple[int, int]:
+        """(idle, max age) as the docker client carries them: (0, 0) turns refresh tokens off."""
+        return (self.idle_seconds, self.max_age_seconds) if self.enabled else (0, 0)
+
+
+DEFAULT_REFRESH_TOKENS = RefreshTokens(True, 604800, 2592000)
+
+
+@dataclass(frozen=True)
 class RealmSettings:
     name: str
     client_id: str
@@ -226,6 +243,7 @@ class RealmSettings:
     robots: tuple[Robot, ...] = ()
     directory: Optional[DirectorySettings] = None
     sso: Optional[SingleSignOnSettings] = None
+    refresh_tokens: RefreshTokens = DEFAULT_REFRESH_TOKENS
 
     @property
     def access_role(self) -> str:

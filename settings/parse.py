@@ -27,6 +27,7 @@ from .keys import (
     KEYCLOAK_VERSION,
     KEYS_BY_NAME,
     PROJECT,
+    REFRESH_TOKEN_SECONDS,
     REGISTRY_LEGACY_VERSION,
     REGISTRY_VERSION,
     REMOVED_KEYS,
@@ -43,6 +44,7 @@ from .model import (
     Exposure,
     KeycloakSettings,
     RealmSettings,
+    RefreshTokens,
     RegistrySettings,
     S3Storage,
     Settings,
@@ -165,6 +167,16 @@ def _within(problems: _Problems, key: str, value: int, bounds: tuple[int, int], 
     if not bounds[0] <= value <= bounds[1]:
         problems.add(key, value, f"between {bounds[0]} and {bounds[1]} {unit}")
     return value
+
+
+def _refresh_tokens(problems: _Problems, values: dict) -> RefreshTokens:
+    """Both lifetimes within bounds, the maximum age no shorter than the idle timeout (it would be the only limit)."""
+    idle = _within(problems, "refreshTokenIdleSeconds", values["refreshTokenIdleSeconds"], REFRESH_TOKEN_SECONDS,
+                   "seconds")
+    max_age = _within(problems, "refreshTokenMaxAgeSeconds", values["refreshTokenMaxAgeSeconds"],
+                      (max(idle, REFRESH_TOKEN_SECONDS[0]), REFRESH_TOKEN_SECONDS[1]),
+                      "seconds (at least refreshTokenIdleSeconds)")
+    return RefreshTokens(values["refreshTokens"], idle, max_age)
 
 
 def _positive(problems: _Problems, key: str, value: int) -> int:
@@ -640,7 +652,8 @@ def parse_settings(raw: Mapping[str, str], secret_keys: frozenset[str] = frozens
                                     "seconds"),
                             default_access, _brute_force(problems, values), teams, repository_access, robots,
                             _directory(problems, values, (group, *(t.name for t in teams))),
-                            _single_sign_on(problems, values, (group, *(t.name for t in teams)))),
+                            _single_sign_on(problems, values, (group, *(t.name for t in teams))),
+                            _refresh_tokens(problems, values)),
         registry=RegistrySettings(values["registryVersion"], registry_exposure, replicas, storage,
                                   _quantity(problems, "registryStorageSize", values["registryStorageSize"]),
                                   values["registryStorageClass"], s3, values["ingressMaxBodySize"], reg_resources,

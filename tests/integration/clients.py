@@ -111,7 +111,8 @@ def client_props(admin: KeycloakAdmin, realm: str, client_id: str, description: 
     """Inputs of the docker-v2 client dynamic provider, for tests that call it directly."""
     return {"server_url": admin.base_url, "admin_username": admin.username, "admin_password": admin.password,
             "realm": realm, "client_id": client_id, "name": client_id, "description": description, "enabled": True,
-            "access_mode": access_mode, "default_access": "all", "foreign_mappers": []}
+            "access_mode": access_mode, "default_access": "all", "foreign_mappers": [],
+            "refresh_idle_seconds": 600, "refresh_max_age_seconds": 3600}
 
 
 # --------------------------------------------------------------------------------------- jobs

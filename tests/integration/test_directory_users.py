@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from clients import tokens
 from tests.integration.clients import granted, registry_host, request_token, write_oci_image
 from tests.integration.load import report
 from tests.integration.test_faults import scale, wait_until
@@ -152,3 +153,38 @@ def test_with_the_directory_down_local_users_log_in_and_directory_users_get_401_
     report("directory-outage", {"down_directory_user_401_s": refused, "slapd_back_s": round(back, 1),
                                 "unreachable_directory_user_401_s": unreachable,
                                 "logins_again_after_unreachable_s": round(recovered, 1)})
+
+
+def test_a_directory_users_refresh_token_follows_the_directory_and_ends_when_it_changes_them(local_env, env_json):
+    """Each refresh reads the user from the directory (no cache): group changes apply at once, and a changed password
+    or a lock (any change to the entry, as its modifyTimestamp tells) ends the token; a new login gets a new one."""
+    def login(uid: str) -> str:
+        answer = tokens.request_token(env_json["token_realm"], env_json["service"], uid, password(env_json, uid),
+                                      BOTH, offline=True)
+        assert answer.status_code == 200, answer.text[:200]
+        return answer.json()["refresh_token"]
+
+    def refreshed(refresh_token: str):
+        return tokens.refresh(env_json["token_realm"], env_json["service"], refresh_token, BOTH)
+
+    frank = login("frank")
+    with directory_changed(local_env, env_json, membership("delete", "registry-team-a", "frank"),
+                           membership("add", "registry-team-a", "frank")):
+        assert granted(refreshed(frank).json()["access_token"]) == {f"repository:{TEAM_APP}": ["pull"],
+                                                                    f"repository:{PLATFORM_BASE}": ["pull", "push"]}
+    assert granted(refreshed(frank).json()["access_token"])[f"repository:{TEAM_APP}"] == ["pull", "push"]
+
+    dana, gail = login("dana"), login("gail")
+    new_password = ("dn: uid=dana,ou=people,@SUFFIX@\nchangetype: modify\nreplace: userPassword\n"
+                    "userPassword: changed-in-the-directory\n")
+    old_password = new_password.replace("changed-in-the-directory", password(env_json, "dana"))
+    lock = ("dn: uid=gail,ou=people,@SUFFIX@\nchangetype: modify\nadd: pwdAccountLockedTime\n"
+            "pwdAccountLockedTime: 000001010000Z\n")
+    unlock = "dn: uid=gail,ou=people,@SUFFIX@\nchangetype: modify\ndelete: pwdAccountLockedTime\n"
+    time.sleep(1.1)  # modifyTimestamp counts seconds: the change must fall in a later one than the login
+    with directory_changed(local_env, env_json, new_password, old_password), \
+            directory_changed(local_env, env_json, lock, unlock):
+        for refresh_token in (dana, gail):
+            answer = refreshed(refresh_token)
+            assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant", answer.text
+    assert refreshed(login("dana")).status_code == 200 and refreshed(login("gail")).status_code == 200

@@ -41,11 +41,15 @@ def test_create_read_update_delete(props, admin, env_json):
          "access_mode": ACCESS_ALLOW_ALL}
     assert mappers_of(admin, env_json["realm"], created.id) == [(MAPPER_ID, ACCESS_ALLOW_ALL)]
 
-    changed = {**props, "description": "second", "enabled": False}
+    assert (read.outs["refresh_idle_seconds"], read.outs["refresh_max_age_seconds"]) == (600, 3600)
+
+    changed = {**props, "description": "second", "enabled": False, "refresh_idle_seconds": 0,
+               "refresh_max_age_seconds": 0}
     assert provider.diff(created.id, read.outs, changed).changes is True
     provider.update(created.id, read.outs, changed)
     after = provider.read(created.id, changed)
     assert (after.outs["description"], after.outs["enabled"]) == ("second", False)
+    assert (after.outs["refresh_idle_seconds"], after.outs["refresh_max_age_seconds"]) == (0, 0)
     assert provider.diff(created.id, after.outs, changed).changes is False
 
     provider.delete(created.id, created.outs)

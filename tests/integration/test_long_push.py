@@ -24,6 +24,7 @@ from urllib.parse import urljoin
 import requests
 
 from clients.oci import write_oci_layout
+from lib.keycloak_extension import TOKEN_ENDPOINT
 from settings import TOKEN_LIFESPAN
 from tests.integration.clients import Skopeo, registry_host
 from tests.integration.load import login, report
@@ -32,7 +33,7 @@ LIFESPAN = TOKEN_LIFESPAN[0]  # the shortest token the settings allow
 REGISTRY_LEEWAY = 60  # distribution accepts a token this long after its exp (registry/auth/token, both lines)
 UPLOAD_SECONDS = 3 * LIFESPAN + 20  # past three lifespans, and past the leeway of the first token too
 LAYER_BYTES = 1024 * 1024
-TOKEN_REQUEST = re.compile(r'msg="GET [^"]*/protocol/docker-v2/auth\?')
+TOKEN_REQUEST = re.compile(rf'msg="GET [^"]*/{TOKEN_ENDPOINT}\?')
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ import time
 import pytest
 import requests
 
+from clients import tokens
 from localenv.stack import ROOT
 from tests.integration.clients import granted, registry_host, request_token, write_oci_image
 from tests.integration.sso import app_passwords, approve_device, mint, realm_url, sign_in
@@ -71,6 +72,27 @@ def test_a_revoked_and_an_expired_app_password_get_401(sso_env, sam_token):
     time.sleep(max(0.0, short["expiresAt"] - time.time()) + 1)
     assert request_token(sso_env, "sam", short["password"]).status_code == 401
     assert request_token(sso_env, "sam", short["password"][:-1] + "x").status_code == 401
+
+
+def test_an_app_passwords_refresh_token_ends_with_the_app_password(sso_env, sam_token):
+    """`docker login` with an app password gets a refresh token resting on that app password: revoking it (or its
+    expiry) ends the refresh token too, while another app password's token keeps working."""
+    kept, revoked = (mint(sso_env, sam_token, f"{name}-{time.time_ns()}") for name in ("kept", "revoked"))
+    scope = f"repository:{TEAM_APP}:pull"
+    refresh_tokens = {}
+    for minted in (kept, revoked):
+        answer = tokens.request_token(sso_env["token_realm"], sso_env["service"], "sam", minted["password"], scope,
+                                      offline=True)
+        assert answer.status_code == 200, answer.text[:300]
+        refresh_tokens[minted["id"]] = answer.json()["refresh_token"]
+    for refresh_token in refresh_tokens.values():
+        refreshed = tokens.refresh(sso_env["token_realm"], sso_env["service"], refresh_token, scope)
+        assert granted(refreshed.json()["access_token"]) == {f"repository:{TEAM_APP}": ["pull"]}
+    assert app_passwords(sso_env, sam_token, "DELETE", f"/{revoked['id']}").status_code == 204
+    ended = tokens.refresh(sso_env["token_realm"], sso_env["service"], refresh_tokens[revoked["id"]], scope)
+    assert ended.status_code == 400 and ended.json()["error"] == "invalid_grant"
+    assert tokens.refresh(sso_env["token_realm"], sso_env["service"], refresh_tokens[kept["id"]],
+                          scope).status_code == 200
 
 
 def test_another_users_token_can_neither_see_nor_revoke_and_other_clients_tokens_cannot_mint(sso_env, sam_token,

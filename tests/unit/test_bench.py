@@ -19,6 +19,7 @@ from bench.runner import (
     pytest_summary,
     ratio,
     render_table,
+    speedups,
     token_ratios,
     without_auth,
     write_bench_image,
@@ -64,7 +65,7 @@ def test_the_no_auth_twin_differs_from_the_pods_config_only_in_auth_and_public_a
     pod = {"version": 0.1, "http": {"addr": ":5000", "host": "http://127.0.0.1:31500", "secret": "s",
                                     "debug": {"addr": ":5001"}},
            "storage": {"filesystem": {"rootdirectory": "/var/lib/registry"}, "delete": {"enabled": True}},
-           "auth": {"token": {"realm": "http://127.0.0.1:31080/realms/registry/protocol/docker-v2/auth"}}}
+           "auth": {"token": {"realm": "http://127.0.0.1:31080/realms/registry/registry-token"}}}
     twin = without_auth(pod, "http://127.0.0.1:31600")
     assert "auth" not in twin and "auth" in pod
     assert twin["http"] == {**pod["http"], "host": "http://127.0.0.1:31600"}
@@ -89,6 +90,35 @@ def test_targets_follow_issue_9():
         "program: unit suite < 30 s (and passing)": False,
     }
     assert evaluate_targets({}) == []
+
+
+def refresh_level(concurrency: int, refresh_p50: float, refresh_rate: float, errors: int = 0) -> dict:
+    password = {"ok": 200, "errors": 0, "p50_ms": 40.0, "p95_ms": 80.0, "p99_ms": 90.0, "tokens_per_s": 50.0,
+                "keycloak_cpu_ms_per_token": 40.0}
+    refreshed = {"ok": 200, "errors": errors, "p50_ms": refresh_p50, "p95_ms": 8.0, "p99_ms": 9.0,
+                 "tokens_per_s": refresh_rate, "keycloak_cpu_ms_per_token": 4.0}
+    return {"concurrency": concurrency, "password": password, "refresh": refreshed,
+            "speedup": speedups(password, refreshed)}
+
+
+def test_speedups_are_how_many_times_faster_or_more_the_refresh_grant_is():
+    assert refresh_level(1, 4.0, 500.0)["speedup"] == {"p50_ms": 10.0, "p95_ms": 10.0, "tokens_per_s": 10.0,
+                                                       "keycloak_cpu_ms_per_token": 10.0}
+
+
+def test_refresh_targets_are_issue_19s_p50_at_the_lowest_and_rate_at_the_highest_concurrency():
+    results = {"refresh": {"requests_per_kind": 200,
+                           "levels": [refresh_level(1, 5.0, 100.0), refresh_level(32, 20.0, 499.0, errors=2)]}}
+    met = {t["target"]: t["met"] for t in evaluate_targets(results)}
+    assert met == {"refresh: zero errors at concurrency 1": True, "refresh: zero errors at concurrency 32": False,
+                   "refresh: refresh-grant p50 <= 5 ms at concurrency 1": True,
+                   "refresh: refresh-grant tokens/s >= 10x the password's at concurrency 32": False}
+    faster = {"refresh": {"levels": [refresh_level(1, 5.01, 100.0), refresh_level(32, 20.0, 500.0)]}}
+    met = {t["target"]: t["met"] for t in evaluate_targets(faster)}
+    assert not met["refresh: refresh-grant p50 <= 5 ms at concurrency 1"]
+    assert met["refresh: refresh-grant tokens/s >= 10x the password's at concurrency 32"]
+    table = render_table({**sample_results(), **results})
+    assert any(line.split() == ["32", "speedup", "2.0x", "10.0x", "10.0x", "10.0x"] for line in table.splitlines())
 
 
 def test_columns_align_left_or_right_per_column():

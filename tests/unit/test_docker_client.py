@@ -10,10 +10,13 @@ from pulumi.dynamic.dynamic import serialize_provider
 
 from providers.docker_client import (
     OWNER_ATTRIBUTE,
+    REFRESH_IDLE_ATTRIBUTE,
+    REFRESH_MAX_AGE_ATTRIBUTE,
     DockerV2ClientProvider,
     client_representation,
     is_owned_by,
     owned_representation,
+    refresh_lifetimes,
 )
 from providers.keycloak_resources import KeycloakAdminCredentialsProvider, KeycloakRealmProvider, UserPasswordProvider
 from support.mock_program import ROOT
@@ -30,9 +33,20 @@ def test_representation_is_a_docker_v2_client():
 def test_the_owner_marker_joins_the_clients_other_attributes():
     live = {"id": "uuid", "clientId": "registry", "protocol": "docker-v2",
             "attributes": {"other": "kept", OWNER_ATTRIBUTE: "a"}}
+    off = {REFRESH_IDLE_ATTRIBUTE: "0", REFRESH_MAX_AGE_ATTRIBUTE: "0"}
     assert owned_representation(live, PROPS, "b") == {**live, **client_representation(PROPS),
-                                                      "attributes": {"other": "kept", OWNER_ATTRIBUTE: "b"}}
-    assert owned_representation({}, PROPS, "b")["attributes"] == {OWNER_ATTRIBUTE: "b"}
+                                                      "attributes": {"other": "kept", OWNER_ATTRIBUTE: "b", **off}}
+    assert owned_representation({}, PROPS, "b")["attributes"] == {OWNER_ATTRIBUTE: "b", **off}
+
+
+def test_refresh_lifetimes_go_into_attributes_and_read_back_with_damage_as_off():
+    props = {**PROPS, "refresh_idle_seconds": 600, "refresh_max_age_seconds": 3600}
+    client = owned_representation({}, props, "b")
+    assert client["attributes"][REFRESH_IDLE_ATTRIBUTE] == "600"
+    assert refresh_lifetimes(client) == {"refresh_idle_seconds": 600, "refresh_max_age_seconds": 3600}
+    damaged = {"attributes": {REFRESH_IDLE_ATTRIBUTE: "ten minutes", REFRESH_MAX_AGE_ATTRIBUTE: "-5"}}
+    assert refresh_lifetimes(damaged) == refresh_lifetimes({}) == {"refresh_idle_seconds": 0,
+                                                                   "refresh_max_age_seconds": 0}
 
 
 def test_only_the_resource_whose_marker_the_client_carries_owns_it():

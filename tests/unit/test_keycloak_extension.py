@@ -8,6 +8,7 @@ import zipfile
 
 from components.single_sign_on import APP_PASSWORDS_PATH, SELF_SERVICE_CLIENT_ID
 from lib import keycloak_extension
+from providers.docker_client import REFRESH_IDLE_ATTRIBUTE, REFRESH_MAX_AGE_ATTRIBUTE
 from providers.keycloak_resources import EXTENSION_ADMIN_PATH
 from settings import ACCESS_ALLOW_ALL, ACCESS_CLIENT_ROLES, KEYCLOAK_VERSION
 from settings.access import ROTATION_OVERLAP_SECONDS
@@ -44,6 +45,13 @@ def test_the_program_names_the_rotation_resource_and_robot_data_as_the_jar_defin
     rotation = "robots/PasswordRotationResource.java"
     assert int(re.search(r"MAX_OVERLAP_SECONDS = (\d+)L \* (\d+) \* (\d+)", (SOURCES / rotation).read_text())
                .group(1)) * 86400 == ROTATION_OVERLAP_SECONDS[1]
+
+
+def test_the_program_names_the_token_endpoint_and_refresh_lifetimes_as_the_jar_defines():
+    assert java_constant("ID", "tokens/RegistryTokenProviderFactory.java") == keycloak_extension.TOKEN_ENDPOINT
+    policy = "tokens/RefreshTokenPolicy.java"
+    assert (java_constant("IDLE_ATTRIBUTE", policy), java_constant("MAX_AGE_ATTRIBUTE", policy)) == \
+        (REFRESH_IDLE_ATTRIBUTE, REFRESH_MAX_AGE_ATTRIBUTE)
 
 
 def test_the_extension_builds_against_the_keycloak_the_program_deploys():

@@ -69,7 +69,7 @@ def test_outputs(dev_run: Run):
     assert out["registryUrl"] == "http://localhost:30500"
     assert out["keycloakUrl"] == "http://localhost:30080"
     assert out["realm"] == "registry"
-    assert out["tokenRealm"] == "http://localhost:30080/realms/registry/protocol/docker-v2/auth"
+    assert out["tokenRealm"] == "http://localhost:30080/realms/registry/registry-token"
     assert out["tokenService"] == "registry"
     assert out["tokenIssuer"] == "http://localhost:30080/realms/registry"
     assert out["usernames"] == ["developer", "ci-bot"]

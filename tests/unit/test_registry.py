@@ -9,7 +9,7 @@ from support.mock_program import VALID, container, run_program, stack_file_confi
 
 def test_token_auth_derives_from_keycloak_url_realm_and_client():
     token = token_auth(parse_settings({**VALID, "realm": "acme", "clientId": "images"}))
-    assert token.realm == "https://auth.example.com/realms/acme/protocol/docker-v2/auth"
+    assert token.realm == "https://auth.example.com/realms/acme/registry-token"
     assert token.issuer == "https://auth.example.com/realms/acme"
     assert token.service == "images"
 
@@ -18,7 +18,7 @@ def test_3x_config_verifies_with_the_jwks_and_bundle():
     settings = parse_settings(VALID)
     config = registry_config(settings.registry, token_auth(settings), "http-secret")
     assert config["auth"]["token"] == {
-        "realm": "https://auth.example.com/realms/registry/protocol/docker-v2/auth", "service": "registry",
+        "realm": "https://auth.example.com/realms/registry/registry-token", "service": "registry",
         "issuer": "https://auth.example.com/realms/registry",
         "rootcertbundle": "/etc/registry/certs/registry-cert.pem", "jwks": "/etc/registry/certs/jwks.json"}
     assert config["storage"]["filesystem"] == {"rootdirectory": "/var/lib/registry"}

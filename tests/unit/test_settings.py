@@ -124,6 +124,12 @@ INVALID = [
     ({"tokenLifespanSeconds": "-5"}, "tokenLifespanSeconds = -5: expected between 60 and 3600 seconds"),
     ({"tokenLifespanSeconds": str(10**12)}, f"tokenLifespanSeconds = {10**12}: expected between 60 and 3600 seconds"),
     ({"tokenLifespanSeconds": "59"}, "tokenLifespanSeconds = 59: expected between 60 and 3600 seconds"),
+    ({"refreshTokenIdleSeconds": "60"}, "refreshTokenIdleSeconds = 60: expected between 300 and 31536000 seconds"),
+    ({"refreshTokenMaxAgeSeconds": "31536001"},
+     "refreshTokenMaxAgeSeconds = 31536001: expected between 604800 and 31536000 seconds (at least refreshTokenIdle"),
+    ({"refreshTokenIdleSeconds": "86400", "refreshTokenMaxAgeSeconds": "3600"},
+     "refreshTokenMaxAgeSeconds = 3600: expected between 86400 and 31536000 seconds (at least refreshTokenIdle"),
+    ({"refreshTokens": "sometimes"}, "refreshTokens"),
     ({"keycloakReplicas": "0"}, "keycloakReplicas = 0: expected between 1 and 10 pods"),
     ({"bruteForceMaxLoginFailures": "0"}, "bruteForceMaxLoginFailures = 0: expected a positive whole number"),
     ({"bruteForceProtection": "yes"}, "bruteForceProtection = \"yes\": expected true or false"),
@@ -256,6 +262,13 @@ def test_bad_urls_and_lifespans_are_collected_with_the_other_problems():
 @pytest.mark.parametrize("seconds", ["60", "300", "3600"])
 def test_token_lifespans_within_bounds_are_accepted(seconds):
     assert parse_settings({**VALID, "tokenLifespanSeconds": seconds}).realm.token_lifespan_seconds == int(seconds)
+
+
+def test_refresh_tokens_default_on_and_off_hands_the_client_zero_lifetimes():
+    default = parse_settings(VALID).realm.refresh_tokens
+    assert (default.enabled, default.client_lifetimes) == (True, (604800, 2592000))
+    off = parse_settings({**VALID, "refreshTokens": "false", "refreshTokenIdleSeconds": "600"}).realm.refresh_tokens
+    assert (off.idle_seconds, off.client_lifetimes) == (600, (0, 0))
 
 
 def test_without_default_access_the_configuration_is_refused():

@@ -89,12 +89,19 @@ public final class RepositoryAccessMapper extends DockerAuthV2ProtocolMapper imp
                 .map(role -> AccessPolicy.Grant.fromAttributes(role.getAttributes()).named(role.getName())).toList();
     }
 
-    /** Every {@code scope} query parameter of this request; outside one, the single scope Keycloak noted. */
+    /**
+     * Every {@code scope} parameter of this request (of its query, or of its form for the OAuth2 POST); outside a
+     * request, the single scope Keycloak noted.
+     */
     private static List<String> requestedScopes(KeycloakSession session, AuthenticatedClientSessionModel clientSession) {
         KeycloakContext context = session.getContext();
         if (context != null && context.getUri() != null) {
             List<String> all = context.getUri().getQueryParameters().get(DockerAuthV2Protocol.SCOPE_PARAM);
-            if (all != null) {
+            if ((all == null || all.isEmpty()) && context.getHttpRequest() != null
+                    && "POST".equals(context.getHttpRequest().getHttpMethod())) {
+                all = context.getHttpRequest().getDecodedFormParameters().get(DockerAuthV2Protocol.SCOPE_PARAM);
+            }
+            if (all != null && !all.isEmpty()) {
                 return all;
             }
         }

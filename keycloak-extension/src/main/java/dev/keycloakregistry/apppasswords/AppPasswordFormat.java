@@ -1,18 +1,15 @@
 package dev.keycloakregistry.apppasswords;
 
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.security.SecureRandom;
-import java.util.Base64;
 import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import dev.keycloakregistry.StoredSecret;
+
 /**
- * What an app password looks like and how its secret is stored, without Keycloak types, so it is tested on its own.
- * An app password is {@code kcrp_<credential id>_<secret>}: the id finds the one stored credential to check (no
- * search over all of them), the prefix lets secret scanners and the docker login tell it from a user's password.
+ * What an app password looks like, without Keycloak types, so it is tested on its own. An app password is
+ * {@code kcrp_<credential id>_<secret>}, the secret a {@link StoredSecret}: the id finds the one stored credential to
+ * check (no search over all of them), the prefix lets secret scanners and the docker login tell it from a password.
  */
 public final class AppPasswordFormat {
 
@@ -26,12 +23,10 @@ public final class AppPasswordFormat {
     public record Parsed(String credentialId, String secret) {
     }
 
-    private static final int SECRET_BYTES = 32;
-    /** A Keycloak credential id (a UUID string), then 43 characters of unpadded base64url: 32 bytes. */
+    /** A Keycloak credential id (a UUID string), then the secret. */
     private static final Pattern PASSWORD = Pattern.compile(Pattern.quote(PREFIX)
-            + "([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})_([A-Za-z0-9_-]{43})");
+            + "([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})_(" + StoredSecret.PATTERN + ")");
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9 ._-]{1," + MAX_NAME_LENGTH + "}");
-    private static final SecureRandom RANDOM = new SecureRandom();
 
     private AppPasswordFormat() {
     }
@@ -45,13 +40,6 @@ public final class AppPasswordFormat {
         return matcher.matches() ? Optional.of(new Parsed(matcher.group(1), matcher.group(2))) : Optional.empty();
     }
 
-    /** A new secret: 32 bytes of SecureRandom, unpadded base64url (43 characters). */
-    public static String newSecret() {
-        byte[] secret = new byte[SECRET_BYTES];
-        RANDOM.nextBytes(secret);
-        return Base64.getUrlEncoder().withoutPadding().encodeToString(secret);
-    }
-
     /** The app password of this stored credential and secret; refuses parts that would not parse back. */
     public static String format(String credentialId, String secret) {
         String password = PREFIX + credentialId + "_" + secret;
@@ -59,26 +47,6 @@ public final class AppPasswordFormat {
             throw new IllegalArgumentException("an app password needs a UUID credential id and a 43-character secret");
         }
         return password;
-    }
-
-    /**
-     * What is stored of a secret: base64 of its SHA-256. The secret has 256 bits of entropy, so a fast hash is as
-     * strong as a slow one (GitHub stores its tokens the same way), and a login checks it in microseconds instead of
-     * the tens of milliseconds of a password hash.
-     */
-    public static String hash(String secret) {
-        try {
-            return Base64.getEncoder().encodeToString(
-                    MessageDigest.getInstance("SHA-256").digest(secret.getBytes(StandardCharsets.UTF_8)));
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("every Java runtime has SHA-256", e);
-        }
-    }
-
-    /** Whether the secret is the one stored, compared in constant time so timing tells nothing of the hash. */
-    public static boolean matches(String secret, String storedHash) {
-        return storedHash != null && MessageDigest.isEqual(hash(secret).getBytes(StandardCharsets.UTF_8),
-                storedHash.getBytes(StandardCharsets.UTF_8));
     }
 
     /** The name, if valid: it is shown in lists and the admin console, and unique among the user's app passwords. */

@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.stream.Stream;
 
+import dev.keycloakregistry.StoredSecret;
 import dev.keycloakregistry.apppasswords.AppPasswordFormat.Parsed;
 import org.keycloak.credential.CredentialModel;
 import org.keycloak.models.UserModel;
@@ -41,10 +42,6 @@ public final class AppPasswords {
         }
     }
 
-    /** The credential's secretData. */
-    record Secret(String sha256) {
-    }
-
     /** The credential's credentialData, in epoch seconds. */
     record Times(long expiresAt, long lastUsedAt) {
     }
@@ -70,12 +67,12 @@ public final class AppPasswords {
         if (held.size() >= MAX_PER_USER) {
             throw new Conflict("you already have " + MAX_PER_USER + " app passwords, the most allowed: revoke one first");
         }
-        String secret = AppPasswordFormat.newSecret();
+        String secret = StoredSecret.newSecret();
         CredentialModel credential = new CredentialModel();
         credential.setType(TYPE);
         credential.setUserLabel(name);
         credential.setCreatedDate(now * 1000);
-        credential.setSecretData(JsonSerialization.valueAsString(new Secret(AppPasswordFormat.hash(secret))));
+        credential.setSecretData(StoredSecret.secretData(secret));
         credential.setCredentialData(JsonSerialization.valueAsString(new Times(expiresAt, 0)));
         String id = user.credentialManager().createStoredCredential(credential).getId();
         return new Minted(id, name, now, expiresAt, AppPasswordFormat.format(id, secret));
@@ -85,8 +82,8 @@ public final class AppPasswords {
     public static List<Summary> list(UserModel user, long now) {
         return stored(user).map(credential -> {
             Times times = times(credential);
-            return new Summary(credential.getId(), credential.getUserLabel(), createdAt(credential), times.expiresAt(),
-                    times.lastUsedAt(), now >= times.expiresAt());
+            return new Summary(credential.getId(), credential.getUserLabel(), StoredSecret.createdAt(credential),
+                    times.expiresAt(), times.lastUsedAt(), now >= times.expiresAt());
         }).sorted(Comparator.comparingLong(Summary::createdAt)).toList();
     }
 
@@ -109,7 +106,7 @@ public final class AppPasswords {
         }
         CredentialModel credential = stored.get();
         Times times = times(credential);
-        if (now >= times.expiresAt() || !AppPasswordFormat.matches(parsed.get().secret(), sha256(credential))) {
+        if (now >= times.expiresAt() || !StoredSecret.matchesSecretData(parsed.get().secret(), credential.getSecretData())) {
             return false;
         }
         if (now - times.lastUsedAt() > LAST_USE_RESOLUTION_SECONDS) {
@@ -117,6 +114,11 @@ public final class AppPasswords {
             user.credentialManager().updateStoredCredential(credential);
         }
         return true;
+    }
+
+    /** Whether the user still holds this app password, unexpired: what a refresh token it got rests on. */
+    public static boolean holds(UserModel user, String id, long now) {
+        return stored(user).anyMatch(credential -> credential.getId().equals(id) && now < times(credential).expiresAt());
     }
 
     private static void dropExpired(UserModel user, long now) {
@@ -128,25 +130,7 @@ public final class AppPasswords {
         return user.credentialManager().getStoredCredentialsByTypeStream(TYPE);
     }
 
-    private static long createdAt(CredentialModel credential) {
-        return credential.getCreatedDate() == null ? 0 : credential.getCreatedDate() / 1000;
-    }
-
     private static Times times(CredentialModel credential) {
-        try {
-            Times times = JsonSerialization.valueFromString(credential.getCredentialData(), Times.class);
-            return times == null ? UNREADABLE : times;
-        } catch (IllegalArgumentException e) {
-            return UNREADABLE;
-        }
-    }
-
-    private static String sha256(CredentialModel credential) {
-        try {
-            Secret secret = JsonSerialization.valueFromString(credential.getSecretData(), Secret.class);
-            return secret == null ? null : secret.sha256();
-        } catch (IllegalArgumentException e) {
-            return null;
-        }
+        return StoredSecret.credentialData(credential, Times.class).orElse(UNREADABLE);
     }
 }

@@ -3,22 +3,19 @@ package dev.keycloakregistry.login;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 import java.util.List;
-import java.util.Objects;
 import java.util.Optional;
 
+import dev.keycloakregistry.DockerErrors;
 import dev.keycloakregistry.apppasswords.AppPasswordFormat;
 import dev.keycloakregistry.apppasswords.AppPasswords;
 import dev.keycloakregistry.robots.PreviousPasswords;
-import dev.keycloakregistry.robots.RobotLifecycle;
+import dev.keycloakregistry.tokens.LoginBinding;
 import jakarta.ws.rs.core.HttpHeaders;
-import jakarta.ws.rs.core.MediaType;
-import jakarta.ws.rs.core.Response;
 import org.jboss.logging.Logger;
 import org.keycloak.authentication.AuthenticationFlowContext;
 import org.keycloak.authentication.AuthenticationFlowError;
 import org.keycloak.common.util.Time;
 import org.keycloak.events.Errors;
-import org.keycloak.models.ClientModel;
 import org.keycloak.models.KeycloakSession;
 import org.keycloak.models.ModelException;
 import org.keycloak.models.RealmModel;
@@ -26,9 +23,6 @@ import org.keycloak.models.UserModel;
 import org.keycloak.models.credential.PasswordCredentialModel;
 import org.keycloak.protocol.docker.DockerAuthV2Protocol;
 import org.keycloak.protocol.docker.DockerAuthenticator;
-import org.keycloak.representations.docker.DockerAccess;
-import org.keycloak.representations.docker.DockerError;
-import org.keycloak.representations.docker.DockerErrorResponseToken;
 import org.keycloak.storage.StorageUnavailableException;
 
 /**
@@ -61,18 +55,20 @@ public final class DockerPasswordAuthenticator extends DockerAuthenticator {
         } catch (ModelException | StorageUnavailableException failure) {
             LOG.warnf("docker login refused: a user store failed (%s)", failure.getMessage());
             context.getEvent().error(USER_STORE_FAILED);
-            DockerError error = new DockerError("UNAUTHORIZED", "Invalid username or password.", List.of(
-                    new DockerAccess(context.getAuthenticationSession().getClientNote(DockerAuthV2Protocol.SCOPE_PARAM))));
-            context.failure(AuthenticationFlowError.INVALID_USER, Response.status(Response.Status.UNAUTHORIZED)
-                    .type(MediaType.APPLICATION_JSON_TYPE).entity(new DockerErrorResponseToken(List.of(error))).build());
+            context.failure(AuthenticationFlowError.INVALID_USER, DockerErrors.unauthorized(
+                    "Invalid username or password.",
+                    context.getAuthenticationSession().getClientNote(DockerAuthV2Protocol.SCOPE_PARAM)));
         }
     }
 
     @Override
     protected void userSuccessAction(AuthenticationFlowContext context, UserModel user) {
-        if (RobotLifecycle.expired(expiries(user, context.getAuthenticationSession().getClient()), Time.currentTimeSeconds())) {
+        if (AccountChecks.expired(user, context.getAuthenticationSession().getClient(), Time.currentTimeSeconds())) {
             userDisabledAction(context, context.getRealm(), user, ACCOUNT_EXPIRED);
             return;
+        }
+        if (context.getAuthenticationSession().getAuthNote(LoginBinding.NOTE) == null) {
+            context.getAuthenticationSession().setAuthNote(LoginBinding.NOTE, LoginBinding.PASSWORD);
         }
         context.getAuthenticationSession().setAuthenticatedUser(user);
         context.success(PasswordCredentialModel.TYPE);
@@ -82,26 +78,28 @@ public final class DockerPasswordAuthenticator extends DockerAuthenticator {
     protected void notValidCredentialsAction(AuthenticationFlowContext context, RealmModel realm, UserModel user) {
         KeycloakSession session = context.getSession();
         long now = Time.currentTimeSeconds();
-        boolean accepted = basicPassword(context)
-                .filter(password -> AppPasswordFormat.parse(password).isPresent()
-                        ? AppPasswords.accepts(user, password, now)
-                        : PreviousPasswords.accepts(session, user, password, now))
-                .isPresent();
-        if (!accepted) {
+        Optional<String> acceptedAs = basicPassword(context).flatMap(password -> acceptedAs(session, user, password, now));
+        if (acceptedAs.isEmpty()) {
             super.notValidCredentialsAction(context, realm, user);
         } else if (realm.isBruteForceProtected() && context.getProtector().isTemporarilyDisabled(session, realm, user)) {
             userDisabledAction(context, realm, user, Errors.USER_TEMPORARILY_DISABLED);
         } else if (!user.isEnabled()) {
             userDisabledAction(context, realm, user, Errors.USER_DISABLED);
         } else {
+            context.getAuthenticationSession().setAuthNote(LoginBinding.NOTE, acceptedAs.get());
             userSuccessAction(context, user);
         }
     }
 
-    /** The expiries on the roles of the logging-in client that the user holds (directly or through a group). */
-    private static List<String> expiries(UserModel user, ClientModel client) {
-        return client.getRolesStream().filter(user::hasRole)
-                .map(role -> role.getFirstAttribute(RobotLifecycle.EXPIRES_AT)).filter(Objects::nonNull).toList();
+    /** Which of the user's other credentials the password is ({@link LoginBinding}'s names), if any. */
+    private static Optional<String> acceptedAs(KeycloakSession session, UserModel user, String password, long now) {
+        Optional<AppPasswordFormat.Parsed> appPassword = AppPasswordFormat.parse(password);
+        if (appPassword.isPresent()) {
+            return AppPasswords.accepts(user, password, now)
+                    ? Optional.of(LoginBinding.APP_PASSWORD + appPassword.get().credentialId()) : Optional.empty();
+        }
+        return PreviousPasswords.accepts(session, user, password, now)
+                ? Optional.of(LoginBinding.PREVIOUS_PASSWORD) : Optional.empty();
     }
 
     /** The password of the request's HTTP Basic credentials (Keycloak's parser is private to its class). */

@@ -9,7 +9,6 @@ import org.keycloak.events.Errors;
 import org.keycloak.models.AuthenticatorConfigModel;
 import org.keycloak.models.KeycloakSession;
 import org.keycloak.models.RealmModel;
-import org.keycloak.models.RoleModel;
 import org.keycloak.models.UserModel;
 import org.keycloak.services.messages.Messages;
 
@@ -24,10 +23,7 @@ public final class MemberGateAuthenticator implements Authenticator {
         String roleName = config == null || config.getConfig() == null ? null
                 : config.getConfig().get(MemberGateAuthenticatorFactory.ROLE);
         UserModel user = context.getUser();
-        RoleModel role = roleName == null || roleName.isBlank() ? null
-                : context.getRealm().getRole(roleName);
-        MemberGate.Decision decision = MemberGate.decide(roleName, role != null, user != null && role != null
-                && user.hasRole(role));
+        MemberGate.Decision decision = AccountChecks.gate(context.getRealm(), roleName, user);
         if (decision.admits()) {
             context.success();
             return;
