@@ -9,9 +9,11 @@ machines are shared and absolute times drift. One table on stdout; the same figu
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import datetime
 import functools
+import http.client
 import http.cookiejar
 import json
 import os
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +34,7 @@ import yaml
 
 from clients.oci import write_oci_layout
 from clients.skopeo import Skopeo
-from clients.tokens import refresh, request_token
+from clients.tokens import request_token
 from components.registry import CONFIG_FILE, CONFIG_SECRET
 from localenv import pods, processes
 from localenv.environment import OTHER_LINE_NAME, ROOT, LocalEnvironment, node_port_service, registry_copy
@@ -240,8 +243,8 @@ def render_table(results: dict[str, Any]) -> str:
     refresh_section = results.get("refresh")
     if refresh_section:
         lines += ["", f"refresh: docker login's password GET vs the refresh grant of its identity token, each kind "
-                      f"alone; {refresh_section['requests_per_kind']} of each per level; Keycloak CPU (all replicas, "
-                      f"less their idle use) per token"]
+                      f"alone, one keep-alive connection per client; {refresh_section['requests_per_kind']} of each "
+                      f"per level; Keycloak CPU (all replicas, less their idle use) per token"]
         rows = [["conc", "kind", "ok", "errors", "p50 ms", "p95 ms", "p99 ms", "tokens/s", "CPU ms/token"]]
         for level in refresh_section["levels"]:
             c = str(level["concurrency"])
@@ -377,11 +380,11 @@ class Samples:
         self.latencies_s.append(time.perf_counter() - started)
 
 
-def token_worker(index: int, count: int, kinds: dict[str, Callable[[requests.Session], None]], deadline: float,
-                 start: threading.Barrier) -> dict[str, Samples]:
+def token_worker(index: int, count: int, kinds: dict[str, Callable[[Any], None]], deadline: float,
+                 start: threading.Barrier, session_factory: Callable[[], Any] = token_session) -> dict[str, Samples]:
     """``count`` requests of each kind, alternating; odd workers start with another kind, so at every moment
     every kind is in flight."""
-    session = token_session()
+    session = session_factory()
     order = list(kinds) if index % 2 == 0 else list(kinds)[::-1]
     samples = {kind: Samples() for kind in kinds}
     start.wait(timeout=60)
@@ -399,15 +402,15 @@ def user_requests(env_json: dict, user: dict) -> dict[str, Callable[[requests.Se
     return {kind: functools.partial(TOKEN_REQUESTS[kind], env_json=env_json, user=user) for kind in TOKEN_KINDS}
 
 
-def run_level(concurrency: int, total: int, deadline_s: float,
-              kinds_of_worker: Callable[[int], dict[str, Callable[[requests.Session], None]]]) -> dict[str, Any]:
+def run_level(concurrency: int, total: int, deadline_s: float, kinds_of_worker: Callable[[int], dict[str, Callable]],
+              session_factory: Callable[[], Any] = token_session) -> dict[str, Any]:
     """``total`` requests of each kind spread over ``concurrency`` workers started together: each kind's summary."""
     counts = [total // concurrency + (1 if w < total % concurrency else 0) for w in range(concurrency)]
     barrier = threading.Barrier(concurrency)
     started = time.monotonic()
     deadline = started + deadline_s
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        futures = [pool.submit(token_worker, w, counts[w], kinds_of_worker(w), deadline, barrier)
+        futures = [pool.submit(token_worker, w, counts[w], kinds_of_worker(w), deadline, barrier, session_factory)
                    for w in range(concurrency)]
         workers = [future.result() for future in futures]
     level: dict[str, Any] = {"concurrency": concurrency, "wall_s": round(time.monotonic() - started, 2),
@@ -419,8 +422,9 @@ def run_level(concurrency: int, total: int, deadline_s: float,
     return level
 
 
-def warm_up(count: int, kinds: dict[str, Callable[[requests.Session], None]], deadline_s: float, what: str) -> None:
-    warmup = token_worker(0, count, kinds, time.monotonic() + deadline_s, threading.Barrier(1))
+def warm_up(count: int, kinds: dict[str, Callable], deadline_s: float, what: str,
+            session_factory: Callable[[], Any] = token_session) -> None:
+    warmup = token_worker(0, count, kinds, time.monotonic() + deadline_s, threading.Barrier(1), session_factory)
     if any(s.errors for s in warmup.values()):
         failures = "; ".join(f"{kind}: {s.first_error}" for kind, s in warmup.items() if s.errors)
         raise BenchError(f"{what}: warm-up failed: {failures}")
@@ -448,10 +452,47 @@ def refresh_token_of(env_json: dict, user: dict) -> str:
     return response.json()["refresh_token"]
 
 
-def refreshed_token(session: requests.Session, env_json: dict, refresh_token: str) -> None:
+class KeepAliveClient:
+    """One HTTP/1.1 connection per worker through http.client, for the refresh section: at hundreds of tokens a
+    second the load generator shares the 2 cores with Keycloak, and requests costs several times its CPU."""
+
+    def __init__(self, base_url: str):
+        parts = urllib.parse.urlsplit(base_url)
+        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=REQUEST_TIMEOUT)
+
+    def __enter__(self) -> "KeepAliveClient":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.connection.close()
+
+    def token(self, method: str, url: str, key: str, body: Optional[str] = None,
+              headers: Optional[dict[str, str]] = None) -> None:
+        """Raise unless the answer is a 200 whose JSON holds ``key`` (the token)."""
+        try:
+            self.connection.request(method, url, body=body, headers=headers or {})
+            response = self.connection.getresponse()
+            data = response.read()
+        except (http.client.HTTPException, OSError) as error:
+            self.connection.close()  # reconnects on the next request
+            raise BenchError(f"{method} {url}: {error}") from None
+        if response.status != 200 or key not in json.loads(data or b"{}"):
+            raise BenchError(f"HTTP {response.status}: {data[:200]!r}")
+
+
+def password_token_light(client: KeepAliveClient, env_json: dict, user: dict) -> None:
+    """docker login's GET with HTTP Basic, as ``docker_token`` asks it, on the light client."""
+    query = urllib.parse.urlencode({"service": env_json["service"], "scope": TOKEN_SCOPE})
+    basic = base64.b64encode(f"{user['username']}:{user['password']}".encode()).decode()
+    client.token("GET", f"{env_json['token_realm']}?{query}", "token", headers={"Authorization": f"Basic {basic}"})
+
+
+def refreshed_token(client: KeepAliveClient, env_json: dict, refresh_token: str) -> None:
     """A registry token from the refresh grant, as docker and skopeo ask with an identity token."""
-    _checked(refresh(env_json["token_realm"], env_json["service"], refresh_token, TOKEN_SCOPE, session),
-             "access_token")
+    body = urllib.parse.urlencode({"grant_type": "refresh_token", "refresh_token": refresh_token,
+                                   "service": env_json["service"], "scope": TOKEN_SCOPE})
+    client.token("POST", env_json["token_realm"], "access_token", body=body,
+                 headers={"Content-Type": "application/x-www-form-urlencoded"})
 
 
 def keycloak_cpu_seconds(env: LocalEnvironment) -> float:
@@ -481,18 +522,21 @@ def measure_refresh(env: LocalEnvironment, env_json: dict, plan: Plan) -> dict[s
     users = env_json["users"]
     identity_tokens = {user["username"]: refresh_token_of(env_json, user) for user in users}
 
-    def kind_of_worker(kind: str) -> Callable[[int], dict[str, Callable[[requests.Session], None]]]:
-        def requests_of(worker: int) -> dict[str, Callable[[requests.Session], None]]:
+    def light_client() -> KeepAliveClient:
+        return KeepAliveClient(env_json["token_realm"])
+
+    def kind_of_worker(kind: str) -> Callable[[int], dict[str, Callable[[KeepAliveClient], None]]]:
+        def requests_of(worker: int) -> dict[str, Callable[[KeepAliveClient], None]]:
             user = users[worker % len(users)]
             if kind == "password":
-                return {kind: functools.partial(docker_token, env_json=env_json, user=user)}
+                return {kind: functools.partial(password_token_light, env_json=env_json, user=user)}
             return {kind: functools.partial(refreshed_token, env_json=env_json,
                                             refresh_token=identity_tokens[user["username"]])}
         return requests_of
 
     for kind in REFRESH_KINDS:
         log(f"refresh: warming up {kind} ({plan.warmup_requests})")
-        warm_up(plan.warmup_requests, kind_of_worker(kind)(0), plan.token_deadline_s, "refresh")
+        warm_up(plan.warmup_requests, kind_of_worker(kind)(0), plan.token_deadline_s, "refresh", light_client)
     levels = []
     for concurrency in CONCURRENCY_LEVELS:
         level: dict[str, Any] = {"concurrency": concurrency}
@@ -500,7 +544,8 @@ def measure_refresh(env: LocalEnvironment, env_json: dict, plan: Plan) -> dict[s
             log(f"refresh: concurrency {concurrency}, {plan.token_requests} {kind} tokens")
             idle = keycloak_idle_cpu_per_s(env)
             cpu_before, started = keycloak_cpu_seconds(env), time.monotonic()
-            measured = run_level(concurrency, plan.token_requests, plan.token_deadline_s, kind_of_worker(kind))
+            measured = run_level(concurrency, plan.token_requests, plan.token_deadline_s, kind_of_worker(kind),
+                                 light_client)
             cpu = keycloak_cpu_seconds(env) - cpu_before - idle * (time.monotonic() - started)
             level[kind] = {**measured[kind], "wall_s": measured["wall_s"],
                            "keycloak_cpu_ms_per_token": _rounded(ratio(cpu * 1000, measured[kind]["ok"]), 2)}

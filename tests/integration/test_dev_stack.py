@@ -42,11 +42,13 @@ CODE = (*OLD_CODE, "settings", "lib", "providers")
 OLD_PROVIDER_MODULES = (b"components.docker_client", b"components.keycloak_resources", b"components.storage_guard")
 # What upgrading from OLD_LAYOUT changes, and nothing else: brute-force detection (realm attributes, the
 # extension's counted docker login in the flow, concurrent logins allowed), user-event metrics and the scrape
-# annotations (Keycloak rolls, with the new jar), the registry's Prometheus endpoint (it rolls).
+# annotations (Keycloak rolls, with the new jar), the registry's Prometheus endpoint and token realm (it rolls).
 UPGRADE_CHANGES = {
     ("update", "kubernetes:apps/v1:Deployment", "keycloak"),
     ("replace", "kubernetes:core/v1:ConfigMap", "keycloak-extensions"),
     ("update", "pulumi-python:dynamic:Resource", "realm-realm"),
+    # the docker-v2 client gains the refresh-token lifetimes (attributes the extension's token endpoint reads)
+    ("update", "pulumi-python:dynamic:Resource", "realm-docker-client"),
     ("replace", "keycloak:authentication/execution:Execution", "realm-docker-basic-auth"),
     ("update", "kubernetes:core/v1:Secret", "registry-config"),
     ("update", "kubernetes:apps/v1:Deployment", "registry"),

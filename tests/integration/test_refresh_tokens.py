@@ -152,7 +152,8 @@ def test_a_refresh_token_is_stored_as_a_sha256_hash_only(local_env, env_json, me
 
 
 @pytest.mark.parametrize("change", ["removed from the group", "disabled", "deleted", "password changed",
-                                    "password reset to the same value", "signed out by an admin"])
+                                    "password reset to the same value", "signed out by an admin",
+                                    "given a required action"])
 def test_a_refresh_token_ends_at_its_next_use_when_its_user_changes(local_env, admin, env_json, member, change):
     realm = local_env.settings.realm
     refresh_token = login(env_json, member["username"], member["password"])["refresh_token"]
@@ -166,6 +167,8 @@ def test_a_refresh_token_ends_at_its_next_use_when_its_user_changes(local_env, a
         admin.call("DELETE", user_path, expect=(204,))
     elif change == "signed out by an admin":
         admin.call("POST", f"{user_path}/logout", expect=(204,))
+    elif change == "given a required action":  # an admin asks for a new password: docker login gets 401 until then
+        admin.call("PUT", user_path, json={"requiredActions": ["UPDATE_PASSWORD"]})
     else:
         new = member["password"] if change == "password reset to the same value" else f"new-{uuid.uuid4().hex}"
         admin.call("PUT", f"{user_path}/reset-password", json={"type": "password", "value": new, "temporary": False})

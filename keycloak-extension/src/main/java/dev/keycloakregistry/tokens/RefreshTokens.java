@@ -71,9 +71,9 @@ public final class RefreshTokens {
 
     /**
      * Whether the stored refresh token {@code parsed} names still stands for {@code user} at {@code client}: the same
-     * checks as a password login (enabled, the docker flow's member gate, the account's expiry), plus its own
-     * lifetimes, Keycloak's revocations (not-before of realm, client and user) and the credential it rests on.
-     * Records its use on success.
+     * checks as a password login (enabled, no required action, the docker flow's member gate, the account's expiry),
+     * plus its own lifetimes, Keycloak's revocations (not-before of realm, client and user) and the credential it
+     * rests on. Records its use on success.
      */
     public static Optional<Refusal> check(KeycloakSession session, RealmModel realm, ClientModel client, UserModel user,
                                           RefreshTokenFormat.Parsed parsed, long now) {
@@ -94,8 +94,11 @@ public final class RefreshTokens {
         if (verdict != Verdict.VALID) {
             return refuse("refresh token " + verdict.name().toLowerCase());
         }
-        if (!user.isEnabled()) {
-            return refuse("user disabled");
+        if (!realm.isEnabled() || !user.isEnabled()) {
+            return refuse("realm or user disabled");
+        }
+        if (user.getRequiredActionsStream().findAny().isPresent()) {
+            return refuse("the user has required actions (a password login is refused too)");
         }
         if (AccountChecks.expired(user, client, now)) {
             return refuse("account expired");
