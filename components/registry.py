@@ -30,6 +30,8 @@ DATA_DIR = "/var/lib/registry"
 HTTP_PORT = 5000
 DEBUG_PORT = 5001  # /debug/health and metrics, kept off the public port
 USER_ID = 1000
+DRAIN_SECONDS = 60  # a replaced pod finishes the transfers it has begun, for up to this long
+TERMINATION_GRACE_SECONDS = kube.PRE_STOP_SECONDS + DRAIN_SECONDS + 5  # then the kubelet kills it
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,8 @@ def registry_config(registry: RegistrySettings, token: TokenAuth, http_secret: s
         "log": {"level": "info", "formatter": "text"},
         "storage": storage,
         # host: absolute upload URLs name the public address, whatever proxy the request came through
-        "http": {"addr": addr, "host": registry.public_url, "secret": http_secret,
+        # draintimeout: on SIGTERM finish the pulls and uploads under way (without it the process exits mid-body)
+        "http": {"addr": addr, "host": registry.public_url, "secret": http_secret, "draintimeout": f"{DRAIN_SECONDS}s",
                  "debug": {"addr": debug_addr, "prometheus": {"enabled": True, "path": kube.METRICS_PATH}},
                  "headers": {"X-Content-Type-Options": ["nosniff"]}},
         "auth": {"token": auth},
@@ -175,7 +178,8 @@ class Registry(pulumi.ComponentResource):
                 # A ReadWriteOnce claim attaches to one node, for any number of its pods: the new pod joins the old.
                 template=kube.pod_template(kube.REGISTRY, USER_ID, annotations=annotations, volumes=volumes,
                                            affinity=kube.same_node_as(kube.REGISTRY) if claim else None,
-                                           spread=registry.replicated, containers=[
+                                           spread=registry.replicated,
+                                           termination_grace_period_seconds=TERMINATION_GRACE_SECONDS, containers=[
                     k8s.core.v1.ContainerArgs(
                         name=NAME,
                         image=registry.image,

@@ -1,6 +1,6 @@
 import yaml
 
-from components.registry import registry_config, registry_env, render_config, token_auth
+from components.registry import DRAIN_SECONDS, registry_config, registry_env, render_config, token_auth
 from lib.kube import PRE_STOP_SECONDS, REGISTRY, labels
 from settings import parse_settings
 from support.keys import certificate_b64
@@ -138,6 +138,16 @@ def test_a_rollout_surges_and_never_drops_the_serving_pod(dev_run):
     # the old pod keeps serving until endpoints and proxies have dropped it
     assert container(dev_run.one("kubernetes:apps/v1:Deployment", "registry"))["lifecycle"] == {
         "preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}}
+
+
+def test_a_replaced_pod_finishes_its_transfers_before_the_kubelet_kills_it(dev_run):
+    """Found by the garbage-collection test: without a drain timeout distribution exits on SIGTERM mid-body, and a
+    pull under way during a rollout broke off (ChunkedEncodingError)."""
+    settings = parse_settings(VALID)
+    drain = registry_config(settings.registry, token_auth(settings), "s")["http"]["draintimeout"]
+    assert drain == f"{DRAIN_SECONDS}s"
+    pod = dev_run.one("kubernetes:apps/v1:Deployment", "registry").inputs["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] > PRE_STOP_SECONDS + DRAIN_SECONDS
 
 
 def test_without_a_claim_pods_go_wherever_the_scheduler_likes():
