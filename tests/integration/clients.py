@@ -47,6 +47,27 @@ def granted(token: str) -> dict[str, list[str]]:
     return {f"{item['type']}:{item['name']}": item["actions"] for item in jwt_parts(token)[1].get("access") or []}
 
 
+def refresh_refused(response: requests.Response) -> bool:
+    """The OAuth2 answer to a refresh token that must not work: 400 invalid_grant, and no token of any kind."""
+    return (response.status_code == 400 and response.json().get("error") == "invalid_grant"
+            and not {"token", "access_token", "refresh_token"} & set(response.json()))
+
+
+def user_events(local_env, realm: str, client_id: str, event: str) -> float:
+    """keycloak_user_events_total of one realm, client and event type (successes and errors), summed over the ready
+    Keycloak pods' management ports: each pod counts only the events it handled."""
+    labels = (f'client_id="{client_id}"', f'event="{event}"', f'realm="{realm}"')
+    total = 0.0
+    for pod in local_env.pods("keycloak"):
+        ip = (pod.get("status") or {}).get("podIP")
+        if not ip:
+            continue
+        for line in requests.get(f"http://{ip}:9000/metrics", timeout=10).text.splitlines():
+            if line.startswith("keycloak_user_events_total{") and all(label in line for label in labels):
+                total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 def registry_get(registry: dict, token: Optional[str], path: str = "/v2/", method: str = "GET") -> requests.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return requests.request(method, registry["url"] + path, headers=headers, timeout=30)

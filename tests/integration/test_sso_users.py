@@ -19,8 +19,16 @@ import pytest
 import requests
 
 from clients import tokens
+from components.single_sign_on import SELF_SERVICE_CLIENT_ID
 from localenv.stack import ROOT
-from tests.integration.clients import granted, registry_host, request_token, write_oci_image
+from tests.integration.clients import (
+    granted,
+    refresh_refused,
+    registry_host,
+    request_token,
+    user_events,
+    write_oci_image,
+)
 from tests.integration.sso import app_passwords, approve_device, mint, realm_url, sign_in
 
 TEAM_APP, PLATFORM_BASE = "team-a/app", "platform/base"
@@ -74,6 +82,37 @@ def test_a_revoked_and_an_expired_app_password_get_401(sso_env, sam_token):
     assert request_token(sso_env, "sam", short["password"][:-1] + "x").status_code == 401
 
 
+def test_mint_and_revoke_are_user_events_and_a_disabled_users_right_app_password_records_no_use(
+        local_env, admin, sso_env, sam_token):
+    """The identity team's audit: UPDATE_CREDENTIAL and REMOVE_CREDENTIAL events at the self-service client (counted
+    in keycloak_user_events_total, logged by the jboss-logging listener). The last use is written only for a login
+    that passed every check."""
+    realm = sso_env["realm"]
+
+    def events(event: str) -> float:
+        return user_events(local_env, realm, SELF_SERVICE_CLIENT_ID, event)
+
+    minted_before, removed_before = events("update_credential"), events("remove_credential")
+    minted = mint(sso_env, sam_token, f"audited-{time.time_ns()}")
+    assert events("update_credential") == minted_before + 1
+    sam = admin.call("GET", f"/{realm}/users", params={"username": "sam", "exact": "true"}).json()[0]
+    sam_path = f"/{realm}/users/{sam['id']}"
+    admin.call("PUT", sam_path, json={"enabled": False})
+    try:
+        assert request_token(sso_env, "sam", minted["password"]).status_code == 401
+    finally:
+        admin.call("PUT", sam_path, json={"enabled": True})
+
+    def last_use() -> int:
+        return {p["id"]: p for p in app_passwords(sso_env, sam_token).json()}[minted["id"]]["lastUsedAt"]
+
+    assert last_use() == 0
+    assert request_token(sso_env, "sam", minted["password"]).status_code == 200
+    assert last_use() >= minted["createdAt"]
+    assert app_passwords(sso_env, sam_token, "DELETE", f"/{minted['id']}").status_code == 204
+    assert events("remove_credential") == removed_before + 1
+
+
 def test_an_app_passwords_refresh_token_ends_with_the_app_password(sso_env, sam_token):
     """`docker login` with an app password gets a refresh token resting on that app password: revoking it (or its
     expiry) ends the refresh token too, while another app password's token keeps working."""
@@ -89,8 +128,8 @@ def test_an_app_passwords_refresh_token_ends_with_the_app_password(sso_env, sam_
         refreshed = tokens.refresh(sso_env["token_realm"], sso_env["service"], refresh_token, scope)
         assert granted(refreshed.json()["access_token"]) == {f"repository:{TEAM_APP}": ["pull"]}
     assert app_passwords(sso_env, sam_token, "DELETE", f"/{revoked['id']}").status_code == 204
-    ended = tokens.refresh(sso_env["token_realm"], sso_env["service"], refresh_tokens[revoked["id"]], scope)
-    assert ended.status_code == 400 and ended.json()["error"] == "invalid_grant"
+    assert refresh_refused(tokens.refresh(sso_env["token_realm"], sso_env["service"], refresh_tokens[revoked["id"]],
+                                          scope))
     assert tokens.refresh(sso_env["token_realm"], sso_env["service"], refresh_tokens[kept["id"]],
                           scope).status_code == 200
 

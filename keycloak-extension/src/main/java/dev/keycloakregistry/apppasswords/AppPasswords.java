@@ -65,7 +65,8 @@ public final class AppPasswords {
             throw new Conflict("name: you already have an app password named \"" + name + "\"");
         }
         if (held.size() >= MAX_PER_USER) {
-            throw new Conflict("you already have " + MAX_PER_USER + " app passwords, the most allowed: revoke one first");
+            throw new Conflict("you already have " + MAX_PER_USER
+                    + " app passwords, the most allowed: revoke one first");
         }
         String secret = StoredSecret.newSecret();
         CredentialModel credential = new CredentialModel();
@@ -93,7 +94,7 @@ public final class AppPasswords {
                 && user.credentialManager().removeStoredCredentialById(id);
     }
 
-    /** Whether the password is one of the user's app passwords, unexpired; records its use if so. */
+    /** Whether the password is one of the user's app passwords, unexpired. Records nothing: see {@link #recordUse}. */
     public static boolean accepts(UserModel user, String password, long now) {
         Optional<Parsed> parsed = AppPasswordFormat.parse(password);
         if (parsed.isEmpty()) {
@@ -104,21 +105,28 @@ public final class AppPasswords {
         if (stored.isEmpty()) {
             return false;
         }
-        CredentialModel credential = stored.get();
-        Times times = times(credential);
-        if (now >= times.expiresAt() || !StoredSecret.matchesSecretData(parsed.get().secret(), credential.getSecretData())) {
-            return false;
-        }
-        if (now - times.lastUsedAt() > LAST_USE_RESOLUTION_SECONDS) {
-            credential.setCredentialData(JsonSerialization.valueAsString(new Times(times.expiresAt(), now)));
-            user.credentialManager().updateStoredCredential(credential);
-        }
-        return true;
+        return now < times(stored.get()).expiresAt()
+                && StoredSecret.matchesSecretData(parsed.get().secret(), stored.get().getSecretData());
+    }
+
+    /**
+     * Records a login with the app password {@code id}: only once the login has passed every check (a locked,
+     * disabled or expired account's attempt is no use), and at most once per {@value #LAST_USE_RESOLUTION_SECONDS} s.
+     */
+    public static void recordUse(UserModel user, String id, long now) {
+        stored(user).filter(credential -> credential.getId().equals(id)).findFirst().ifPresent(credential -> {
+            Times times = times(credential);
+            if (now - times.lastUsedAt() > LAST_USE_RESOLUTION_SECONDS) {
+                credential.setCredentialData(JsonSerialization.valueAsString(new Times(times.expiresAt(), now)));
+                user.credentialManager().updateStoredCredential(credential);
+            }
+        });
     }
 
     /** Whether the user still holds this app password, unexpired: what a refresh token it got rests on. */
     public static boolean holds(UserModel user, String id, long now) {
-        return stored(user).anyMatch(credential -> credential.getId().equals(id) && now < times(credential).expiresAt());
+        return stored(user)
+                .anyMatch(credential -> credential.getId().equals(id) && now < times(credential).expiresAt());
     }
 
     private static void dropExpired(UserModel user, long now) {

@@ -15,8 +15,10 @@ import jakarta.ws.rs.core.HttpHeaders;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
 import org.keycloak.common.util.Time;
+import org.keycloak.events.Details;
+import org.keycloak.events.EventBuilder;
+import org.keycloak.events.EventType;
 import org.keycloak.models.KeycloakSession;
-import org.keycloak.models.UserModel;
 import org.keycloak.services.managers.AppAuthManager;
 import org.keycloak.services.managers.AuthenticationManager.AuthResult;
 import org.keycloak.services.resource.RealmResourceProvider;
@@ -26,7 +28,8 @@ import org.keycloak.util.JsonSerialization;
  * Self-service REST, under {@code /realms/{realm}/registry-app-passwords}: a user lists, mints and revokes their own
  * app passwords ({@link AppPasswords}), authenticated by their own access token. Only tokens issued to the client
  * {@value #SELF_SERVICE_CLIENT_ID} count: a token some other application of the realm holds for the user must not
- * be enough to mint registry credentials in the user's name. Failures answer {@code {"error": "<why>"}}.
+ * be enough to mint registry credentials in the user's name. Failures answer {@code {"error": "<why>"}}. A mint and
+ * a revocation are user events ({@code UPDATE_CREDENTIAL}, {@code REMOVE_CREDENTIAL}) for the audit log and metrics.
  */
 public final class AppPasswordsResource implements RealmResourceProvider {
 
@@ -48,7 +51,7 @@ public final class AppPasswordsResource implements RealmResourceProvider {
     @GET
     @Produces(MediaType.APPLICATION_JSON)
     public Response list() {
-        return asCaller(user -> Response.ok(AppPasswords.list(user, Time.currentTimeSeconds())).build());
+        return asCaller(auth -> Response.ok(AppPasswords.list(auth.user(), Time.currentTimeSeconds())).build());
     }
 
     /** 201 with the new password, shown this once and never stored by anyone on the way (no-store). */
@@ -56,15 +59,20 @@ public final class AppPasswordsResource implements RealmResourceProvider {
     @Consumes(MediaType.APPLICATION_JSON)
     @Produces(MediaType.APPLICATION_JSON)
     public Response mint(String body) {
-        return asCaller(user -> mint(user, body));
+        return asCaller(auth -> mint(auth, body));
     }
 
     @DELETE
     @Path("{id}")
     @Produces(MediaType.APPLICATION_JSON)
     public Response revoke(@PathParam("id") String id) {
-        return asCaller(user -> AppPasswords.revoke(user, id) ? Response.noContent().build()
-                : error(Response.Status.NOT_FOUND, "you have no app password with this id").build());
+        return asCaller(auth -> {
+            if (!AppPasswords.revoke(auth.user(), id)) {
+                return error(Response.Status.NOT_FOUND, "you have no app password with this id").build();
+            }
+            event(auth, EventType.REMOVE_CREDENTIAL).detail(Details.CREDENTIAL_ID, id).success();
+            return Response.noContent().build();
+        });
     }
 
     @Override
@@ -76,7 +84,7 @@ public final class AppPasswordsResource implements RealmResourceProvider {
     public void close() {
     }
 
-    private Response mint(UserModel user, String body) {
+    private Response mint(AuthResult auth, String body) {
         String name;
         long lifetime;
         try {
@@ -88,8 +96,11 @@ public final class AppPasswordsResource implements RealmResourceProvider {
         }
         long now = Time.currentTimeSeconds();
         try {
+            AppPasswords.Minted minted = AppPasswords.mint(auth.user(), name, now + lifetime, now);
+            event(auth, EventType.UPDATE_CREDENTIAL).detail(Details.CREDENTIAL_ID, minted.id())
+                    .detail(Details.CREDENTIAL_USER_LABEL, name).success();
             return Response.status(Response.Status.CREATED).header(HttpHeaders.CACHE_CONTROL, "no-store")
-                    .entity(AppPasswords.mint(user, name, now + lifetime, now)).build();
+                    .entity(minted).build();
         } catch (AppPasswords.Conflict conflict) {
             return error(Response.Status.CONFLICT, conflict.getMessage()).build();
         }
@@ -109,8 +120,8 @@ public final class AppPasswordsResource implements RealmResourceProvider {
         return request;
     }
 
-    /** The action's answer for the caller's user: 401 without a valid access token, 403 for another client's. */
-    private Response asCaller(Function<UserModel, Response> action) {
+    /** The action's answer for the caller: 401 without a valid access token, 403 for another client's. */
+    private Response asCaller(Function<AuthResult, Response> action) {
         AuthResult auth;
         try {
             auth = new AppAuthManager.BearerTokenAuthenticator(session).authenticate();
@@ -125,7 +136,14 @@ public final class AppPasswordsResource implements RealmResourceProvider {
             return error(Response.Status.FORBIDDEN, "only access tokens issued to the client "
                     + SELF_SERVICE_CLIENT_ID + " may manage app passwords").build();
         }
-        return action.apply(auth.user());
+        return action.apply(auth);
+    }
+
+    /** A user event of the caller's, at the self-service client, about one of their app passwords. */
+    private EventBuilder event(AuthResult auth, EventType type) {
+        return new EventBuilder(session.getContext().getRealm(), session, session.getContext().getConnection())
+                .event(type).client(auth.client()).user(auth.user()).session(auth.session())
+                .detail(Details.CREDENTIAL_TYPE, AppPasswords.TYPE);
     }
 
     private static Response.ResponseBuilder error(Response.Status status, String message) {

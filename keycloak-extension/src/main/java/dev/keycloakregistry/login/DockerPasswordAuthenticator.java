@@ -63,12 +63,16 @@ public final class DockerPasswordAuthenticator extends DockerAuthenticator {
 
     @Override
     protected void userSuccessAction(AuthenticationFlowContext context, UserModel user) {
-        if (AccountChecks.expired(user, context.getAuthenticationSession().getClient(), Time.currentTimeSeconds())) {
+        long now = Time.currentTimeSeconds();
+        if (AccountChecks.expired(user, context.getAuthenticationSession().getClient(), now)) {
             userDisabledAction(context, context.getRealm(), user, ACCOUNT_EXPIRED);
             return;
         }
-        if (context.getAuthenticationSession().getAuthNote(LoginBinding.NOTE) == null) {
+        String credential = context.getAuthenticationSession().getAuthNote(LoginBinding.NOTE);
+        if (credential == null) {
             context.getAuthenticationSession().setAuthNote(LoginBinding.NOTE, LoginBinding.PASSWORD);
+        } else if (credential.startsWith(LoginBinding.APP_PASSWORD)) {
+            AppPasswords.recordUse(user, credential.substring(LoginBinding.APP_PASSWORD.length()), now);
         }
         context.getAuthenticationSession().setAuthenticatedUser(user);
         context.success(PasswordCredentialModel.TYPE);
@@ -78,10 +82,12 @@ public final class DockerPasswordAuthenticator extends DockerAuthenticator {
     protected void notValidCredentialsAction(AuthenticationFlowContext context, RealmModel realm, UserModel user) {
         KeycloakSession session = context.getSession();
         long now = Time.currentTimeSeconds();
-        Optional<String> acceptedAs = basicPassword(context).flatMap(password -> acceptedAs(session, user, password, now));
+        Optional<String> acceptedAs = basicPassword(context)
+                .flatMap(password -> acceptedAs(session, user, password, now));
         if (acceptedAs.isEmpty()) {
             super.notValidCredentialsAction(context, realm, user);
-        } else if (realm.isBruteForceProtected() && context.getProtector().isTemporarilyDisabled(session, realm, user)) {
+        } else if (realm.isBruteForceProtected()
+                && context.getProtector().isTemporarilyDisabled(session, realm, user)) {
             userDisabledAction(context, realm, user, Errors.USER_TEMPORARILY_DISABLED);
         } else if (!user.isEnabled()) {
             userDisabledAction(context, realm, user, Errors.USER_DISABLED);

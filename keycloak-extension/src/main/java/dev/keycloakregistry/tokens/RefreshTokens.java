@@ -25,7 +25,7 @@ import org.keycloak.util.JsonSerialization;
  */
 public final class RefreshTokens {
 
-    /** Credential type: userLabel the service and time of its login, secretData the hash, credentialData {@link Data}. */
+    /** Credential type: userLabel the service and login time, secretData the hash, credentialData {@link Data}. */
     public static final String TYPE = "keycloak-registry-refresh-token";
     /** The most refresh tokens one user holds per service; a new login drops the oldest beyond it. */
     public static final int MAX_PER_SERVICE = 50;
@@ -34,26 +34,27 @@ public final class RefreshTokens {
     record Data(String client, String binding, long lastUsedAt) {
     }
 
-    /** Why a refresh token yields nothing: an OAuth2 error and a reason for the event log (never for the caller). */
-    public record Refusal(String error, String reason) {
-    }
-
     /** Stored data that cannot be read: bound to nothing, so it matches no client and no credential. */
     private static final Data UNREADABLE = new Data("", null, 0);
 
     private RefreshTokens() {
     }
 
+    /** A stored token with its parsed data. */
+    private record Held(CredentialModel credential, Data data) {
+    }
+
     /** A new refresh token for the user at this client, resting on {@code binding}; drops ended and surplus ones. */
     public static String mint(UserModel user, ClientModel client, String binding, Lifetimes lifetimes, long now) {
-        List<CredentialModel> held = stored(user).filter(credential -> data(credential).client().equals(client.getId()))
-                .sorted(Comparator.comparingLong(StoredSecret::createdAt)).toList();
+        List<Held> held = heldAt(user, client)
+                .sorted(Comparator.comparingLong(token -> StoredSecret.createdAt(token.credential()))).toList();
         int surplus = held.size() - MAX_PER_SERVICE + 1;
-        for (CredentialModel credential : held) {
-            long createdAt = StoredSecret.createdAt(credential);
+        for (Held token : held) {
+            long createdAt = StoredSecret.createdAt(token.credential());
             if (surplus-- > 0
-                    || RefreshTokenPolicy.judge(createdAt, data(credential).lastUsedAt(), 0, lifetimes, now) != Verdict.VALID) {
-                user.credentialManager().removeStoredCredentialById(credential.getId());
+                    || RefreshTokenPolicy.judge(createdAt, token.data().lastUsedAt(), 0, lifetimes, now)
+                    != Verdict.VALID) {
+                user.credentialManager().removeStoredCredentialById(token.credential().getId());
             }
         }
         String secret = StoredSecret.newSecret();
@@ -73,41 +74,41 @@ public final class RefreshTokens {
      * Whether the stored refresh token {@code parsed} names still stands for {@code user} at {@code client}: the same
      * checks as a password login (enabled, no required action, the docker flow's member gate, the account's expiry),
      * plus its own lifetimes, Keycloak's revocations (not-before of realm, client and user) and the credential it
-     * rests on. Records its use on success.
+     * rests on. Records its use on success. Empty if it stands, else why not (for the event log, never the caller).
      */
-    public static Optional<Refusal> check(KeycloakSession session, RealmModel realm, ClientModel client, UserModel user,
-                                          RefreshTokenFormat.Parsed parsed, long now) {
+    public static Optional<String> refusal(KeycloakSession session, RealmModel realm, ClientModel client,
+                                           UserModel user, RefreshTokenFormat.Parsed parsed, long now) {
         Optional<CredentialModel> found = stored(user)
                 .filter(credential -> credential.getId().equals(parsed.credentialId())).findFirst();
         if (found.isEmpty() || !StoredSecret.matchesSecretData(parsed.secret(), found.get().getSecretData())) {
-            return refuse("unknown or revoked refresh token");
+            return Optional.of("unknown or revoked refresh token");
         }
         CredentialModel credential = found.get();
         Data data = data(credential);
         if (!data.client().equals(client.getId())) {
-            return refuse("refresh token of another service");
+            return Optional.of("refresh token of another service");
         }
         long notBefore = Math.max(Math.max(realm.getNotBefore(), client.getNotBefore()),
                 session.users().getNotBeforeOfUser(realm, user));
         Verdict verdict = RefreshTokenPolicy.judge(StoredSecret.createdAt(credential), data.lastUsedAt(), notBefore,
                 Lifetimes.of(client.getAttributes()), now);
         if (verdict != Verdict.VALID) {
-            return refuse("refresh token " + verdict.name().toLowerCase());
+            return Optional.of("refresh token " + verdict.name().toLowerCase());
         }
         if (!realm.isEnabled() || !user.isEnabled()) {
-            return refuse("realm or user disabled");
+            return Optional.of("realm or user disabled");
         }
         if (user.getRequiredActionsStream().findAny().isPresent()) {
-            return refuse("the user has required actions (a password login is refused too)");
+            return Optional.of("the user has required actions (a password login is refused too)");
         }
         if (AccountChecks.expired(user, client, now)) {
-            return refuse("account expired");
+            return Optional.of("account expired");
         }
         if (!AccountChecks.dockerFlowAdmits(realm, user)) {
-            return refuse("not admitted by the docker flow (not a member)");
+            return Optional.of("not admitted by the docker flow (not a member)");
         }
         if (!LoginBinding.stillHolds(user, data.binding(), now)) {
-            return refuse("the credential of its login changed");
+            return Optional.of("the credential of its login changed");
         }
         if (RefreshTokenPolicy.recordsUse(StoredSecret.createdAt(credential), data.lastUsedAt(), now)) {
             credential.setCredentialData(JsonSerialization.valueAsString(new Data(data.client(), data.binding(), now)));
@@ -125,14 +126,14 @@ public final class RefreshTokens {
 
     /** Removes every refresh token the user holds at this client; how many. */
     public static int revokeAll(UserModel user, ClientModel client) {
-        List<CredentialModel> held = stored(user)
-                .filter(credential -> data(credential).client().equals(client.getId())).toList();
-        held.forEach(credential -> user.credentialManager().removeStoredCredentialById(credential.getId()));
+        List<Held> held = heldAt(user, client).toList();
+        held.forEach(token -> user.credentialManager().removeStoredCredentialById(token.credential().getId()));
         return held.size();
     }
 
-    private static Optional<Refusal> refuse(String reason) {
-        return Optional.of(new Refusal("invalid_grant", reason));
+    private static Stream<Held> heldAt(UserModel user, ClientModel client) {
+        return stored(user).map(credential -> new Held(credential, data(credential)))
+                .filter(token -> token.data().client().equals(client.getId()));
     }
 
     private static Stream<CredentialModel> stored(UserModel user) {

@@ -103,13 +103,20 @@ public final class RegistryTokenResource implements RealmResourceProvider {
             return new RegistryLogin(session, form, request()).run(RegistryLogin.Purpose.REVOKE_REFRESH_TOKENS);
         }
         RealmModel realm = session.getContext().getRealm();
-        RefreshTokenFormat.parse(token).ifPresent(parsed -> {
-            UserModel user = session.users().getUserById(realm, parsed.userId());
-            if (user != null && RefreshTokens.revoke(user, parsed)) {
-                new EventBuilder(realm, session, session.getContext().getConnection()).event(EventType.REVOKE_GRANT)
-                        .user(user).detail(Details.TOKEN_ID, parsed.credentialId()).success();
-            }
-        });
+        try {
+            RefreshTokenFormat.parse(token).ifPresent(parsed -> {
+                UserModel user = session.users().getUserById(realm, parsed.userId());
+                if (user != null && RefreshTokens.revoke(user, parsed)) {
+                    new EventBuilder(realm, session, session.getContext().getConnection()).event(EventType.REVOKE_GRANT)
+                            .user(user).detail(Details.TOKEN_ID, parsed.credentialId()).success();
+                }
+            });
+        } catch (ModelException | StorageUnavailableException failure) {
+            // RFC 7009 2.2.1: on 503 the client assumes the token still exists and tries again later
+            LOG.warnf("revocation not done: a user store failed (%s)", failure.getMessage());
+            return oauthError(Response.Status.SERVICE_UNAVAILABLE, "temporarily_unavailable",
+                    "the user store cannot answer; the token still stands: try again");
+        }
         return noStore(Response.ok(Map.of()));
     }
 
@@ -167,18 +174,18 @@ public final class RegistryTokenResource implements RealmResourceProvider {
         Optional<RefreshTokenFormat.Parsed> parsed = RefreshTokenFormat.parse(form.getFirst("refresh_token"));
         try {
             UserModel user = parsed.map(token -> session.users().getUserById(realm, token.userId())).orElse(null);
-            Optional<RefreshTokens.Refusal> refusal = user == null
-                    ? Optional.of(new RefreshTokens.Refusal("invalid_grant", "malformed token or no such user"))
-                    : RefreshTokens.check(session, realm, client, user, parsed.get(), Time.currentTimeSeconds());
+            Optional<String> refusal = user == null ? Optional.of("malformed token or no such user")
+                    : RefreshTokens.refusal(session, realm, client, user, parsed.get(), Time.currentTimeSeconds());
             if (refusal.isPresent()) {
                 if (user != null) {
                     event.user(user);
                 }
-                event.detail(Details.REASON, refusal.get().reason()).error(Errors.INVALID_TOKEN);
-                return oauthError(Response.Status.BAD_REQUEST, refusal.get().error(),
+                event.detail(Details.REASON, refusal.get()).error(Errors.INVALID_TOKEN);
+                return oauthError(Response.Status.BAD_REQUEST, "invalid_grant",
                         "the refresh token is not valid: log in again");
             }
-            event.user(user).detail(Details.USERNAME, user.getUsername()).detail(Details.TOKEN_ID, parsed.get().credentialId());
+            event.user(user).detail(Details.USERNAME, user.getUsername())
+                    .detail(Details.TOKEN_ID, parsed.get().credentialId());
             UserSessionModel userSession = new UserSessionManager(session).createUserSession(
                     KeycloakModelUtils.generateId(), realm, user, user.getUsername(), connection.getRemoteHost(),
                     REFRESH_AUTH_METHOD, false, null, null, UserSessionModel.SessionPersistenceState.TRANSIENT);
