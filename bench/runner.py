@@ -34,7 +34,7 @@ import yaml
 
 from clients.oci import write_oci_layout
 from clients.skopeo import Skopeo
-from clients.tokens import request_token
+from clients.tokens import refresh_form, request_token, token_query
 from components.registry import CONFIG_FILE, CONFIG_SECRET
 from localenv import pods, processes
 from localenv.environment import OTHER_LINE_NAME, ROOT, LocalEnvironment, node_port_service, registry_copy
@@ -482,15 +482,14 @@ class KeepAliveClient:
 
 def password_token_light(client: KeepAliveClient, env_json: dict, user: dict) -> None:
     """docker login's GET with HTTP Basic, as ``docker_token`` asks it, on the light client."""
-    query = urllib.parse.urlencode({"service": env_json["service"], "scope": TOKEN_SCOPE})
+    query = urllib.parse.urlencode(token_query(env_json["service"], TOKEN_SCOPE), doseq=True)
     basic = base64.b64encode(f"{user['username']}:{user['password']}".encode()).decode()
     client.token("GET", f"{env_json['token_realm']}?{query}", "token", headers={"Authorization": f"Basic {basic}"})
 
 
 def refreshed_token(client: KeepAliveClient, env_json: dict, refresh_token: str) -> None:
     """A registry token from the refresh grant, as docker and skopeo ask with an identity token."""
-    body = urllib.parse.urlencode({"grant_type": "refresh_token", "refresh_token": refresh_token,
-                                   "service": env_json["service"], "scope": TOKEN_SCOPE})
+    body = urllib.parse.urlencode(refresh_form(env_json["service"], refresh_token, TOKEN_SCOPE), doseq=True)
     client.token("POST", env_json["token_realm"], "access_token", body=body,
                  headers={"Content-Type": "application/x-www-form-urlencoded"})
 
