@@ -24,7 +24,7 @@ from . import images, processes
 from .cluster import issue_certificate, new_rsa_key, private_key_pem
 from .images.openldap import TLS_PORT
 from .kubeapi import KubeApi
-from .node import deploy
+from .node import deploy, single_server
 
 NAMESPACE = "directory"
 NAME = "openldap"
@@ -82,43 +82,27 @@ def entries(generated: dict[str, str]) -> str:
 
 def objects(generated: dict[str, str], tls: dict[str, str]) -> list[dict]:
     """Namespace, Secrets (admin password and the entries; certificate and key), data claim, Deployment, Service."""
-    labels = {"app.kubernetes.io/name": NAME}
-    meta = {"name": NAME, "namespace": NAMESPACE, "labels": labels}
-    return [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
-        {"apiVersion": "v1", "kind": "Secret", "metadata": meta,
-         "stringData": {"admin-password": generated["admin"], "directory.ldif": entries(generated)}},
-        {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls", "metadata": {**meta, "name": f"{NAME}-tls"},
-         "stringData": {"tls.crt": tls["tls.crt"], "tls.key": tls["tls.key"]}},
-        {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta,
-         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
-        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": {
-            "replicas": 1, "strategy": {"type": "Recreate"}, "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels}, "spec": {
-                "securityContext": {"runAsNonRoot": True, "runAsUser": USER_ID, "runAsGroup": GROUP_ID,
-                                    "fsGroup": GROUP_ID, "seccompProfile": {"type": "RuntimeDefault"}},
-                "containers": [{
-                    "name": NAME, "image": images.reference("openldap"),
-                    "env": [{"name": "LDAP_SUFFIX", "value": SUFFIX},
-                            {"name": "LDAP_ADMIN_PASSWORD",
-                             "valueFrom": {"secretKeyRef": {"name": NAME, "key": "admin-password"}}}],
-                    "ports": [{"name": "ldaps", "containerPort": CONTAINER_PORT}],
-                    "readinessProbe": {"tcpSocket": {"port": CONTAINER_PORT}, "periodSeconds": 2},
-                    "volumeMounts": [{"name": "data", "mountPath": "/var/lib/ldap"},
-                                     {"name": "entries", "mountPath": "/fixtures", "readOnly": True},
-                                     {"name": "tls", "mountPath": "/etc/ldap/tls", "readOnly": True}],
-                    "resources": {"requests": {"cpu": "50m", "memory": "32Mi"}, "limits": {"memory": "256Mi"}},
-                    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-                }],
-                "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": NAME}},
-                            {"name": "entries", "secret": {"secretName": NAME,
-                                                           "items": [{"key": "directory.ldif",
-                                                                      "path": "directory.ldif"}]}},
-                            {"name": "tls", "secret": {"secretName": f"{NAME}-tls", "defaultMode": 0o440}}],
-            }}}},
-        {"apiVersion": "v1", "kind": "Service", "metadata": meta,
-         "spec": {"selector": labels, "ports": [{"name": "ldaps", "port": PORT, "targetPort": CONTAINER_PORT}]}},
-    ]
+    tls_secret = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                  "metadata": {"name": f"{NAME}-tls", "namespace": NAMESPACE,
+                               "labels": {"app.kubernetes.io/name": NAME}},
+                  "stringData": {"tls.crt": tls["tls.crt"], "tls.key": tls["tls.key"]}}
+    secret = {"admin-password": generated["admin"], "directory.ldif": entries(generated)}
+    return single_server(
+        NAME, NAMESPACE, USER_ID, GROUP_ID, secret, "1Gi", {
+            "name": NAME, "image": images.reference("openldap"),
+            "env": [{"name": "LDAP_SUFFIX", "value": SUFFIX},
+                    {"name": "LDAP_ADMIN_PASSWORD",
+                     "valueFrom": {"secretKeyRef": {"name": NAME, "key": "admin-password"}}}],
+            "ports": [{"name": "ldaps", "containerPort": CONTAINER_PORT}],
+            "readinessProbe": {"tcpSocket": {"port": CONTAINER_PORT}, "periodSeconds": 2},
+            "volumeMounts": [{"name": "data", "mountPath": "/var/lib/ldap"},
+                             {"name": "entries", "mountPath": "/fixtures", "readOnly": True},
+                             {"name": "tls", "mountPath": "/etc/ldap/tls", "readOnly": True}],
+            "resources": {"requests": {"cpu": "50m", "memory": "32Mi"}, "limits": {"memory": "256Mi"}},
+        }, [{"name": "entries", "secret": {"secretName": NAME,
+                                           "items": [{"key": "directory.ldif", "path": "directory.ldif"}]}},
+            {"name": "tls", "secret": {"secretName": f"{NAME}-tls", "defaultMode": 0o440}}],
+        ("ldaps", PORT, CONTAINER_PORT), extra=[tls_secret])
 
 
 def start(api: KubeApi, settings: Settings, state_dir: Path) -> None:

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import yaml
 
@@ -213,6 +213,36 @@ def api_path(obj: dict) -> str:
     namespace = obj["metadata"].get("namespace")
     scope = f"/namespaces/{namespace}" if namespace else ""
     return f"{prefix}{scope}/{plural}/{obj['metadata']['name']}"
+
+
+def single_server(name: str, namespace: str, user_id: int, group_id: int, secret: dict[str, str], claim_size: str,
+                  container: dict, volumes: list[dict], service_port: tuple[str, int, int],
+                  extra: Sequence[dict] = ()) -> list[dict]:
+    """A server the local stack uses: Namespace, a Secret of its own name, its data claim (mounted as volume
+    ``data``), a one-replica Deployment (Recreate: the claim is ReadWriteOnce) of ``container`` hardened as the
+    program's pods are, and a Service of ``service_port`` (name, port, target port); ``extra`` objects after the
+    Secret."""
+    labels = {"app.kubernetes.io/name": name}
+    meta = {"name": name, "namespace": namespace, "labels": labels}
+    port_name, port, target_port = service_port
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "stringData": secret},
+        *extra,
+        {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta,
+         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": claim_size}}}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": {
+            "replicas": 1, "strategy": {"type": "Recreate"}, "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {
+                "securityContext": {"runAsNonRoot": True, "runAsUser": user_id, "runAsGroup": group_id,
+                                    "fsGroup": group_id, "seccompProfile": {"type": "RuntimeDefault"}},
+                "containers": [{**container, "securityContext": {"allowPrivilegeEscalation": False,
+                                                                 "capabilities": {"drop": ["ALL"]}}}],
+                "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": name}}, *volumes],
+            }}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": meta,
+         "spec": {"selector": labels, "ports": [{"name": port_name, "port": port, "targetPort": target_port}]}},
+    ]
 
 
 def deploy(api: KubeApi, objects: Iterable[dict], namespace: str, name: str, what: str, timeout: float) -> None:

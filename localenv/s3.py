@@ -16,7 +16,7 @@ from settings import Settings
 
 from . import images, processes
 from .kubeapi import KubeApi
-from .node import deploy
+from .node import deploy, single_server
 
 NAMESPACE = "s3"
 NAME = "versitygw"
@@ -53,38 +53,20 @@ def buckets(settings: Settings) -> list[str]:
 def objects(access_key: str, secret_key: str, bucket_names: list[str]) -> list[dict]:
     """Namespace, credentials Secret, data claim, Deployment (the posix backend keeps each bucket as a directory:
     the pod creates them before it starts the server) and Service."""
-    labels = {"app.kubernetes.io/name": NAME}
-    meta = {"name": NAME, "namespace": NAMESPACE, "labels": labels}
     secret_env = [{"name": name, "valueFrom": {"secretKeyRef": {"name": NAME, "key": key}}}
                   for name, key in (("ROOT_ACCESS_KEY_ID", "access-key"), ("ROOT_SECRET_ACCESS_KEY", "secret-key"))]
     directories = " ".join(f"{DATA_DIR}/{bucket}" for bucket in bucket_names)
-    return [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
-        {"apiVersion": "v1", "kind": "Secret", "metadata": meta,
-         "stringData": {"access-key": access_key, "secret-key": secret_key}},
-        {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta,
-         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "20Gi"}}}},
-        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": {
-            "replicas": 1, "strategy": {"type": "Recreate"}, "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels}, "spec": {
-                "securityContext": {"runAsNonRoot": True, "runAsUser": USER_ID, "runAsGroup": USER_ID,
-                                    "fsGroup": USER_ID, "seccompProfile": {"type": "RuntimeDefault"}},
-                "containers": [{
-                    "name": NAME, "image": images.reference("versitygw"),
-                    "command": ["sh", "-c", f"mkdir -p {directories} && exec versitygw --port :{PORT} "
-                                            f"--keep-alive --health /health posix {DATA_DIR}"],
-                    "env": secret_env,
-                    "ports": [{"name": "s3", "containerPort": PORT}],
-                    "readinessProbe": {"httpGet": {"path": "/health", "port": PORT}, "periodSeconds": 2},
-                    "volumeMounts": [{"name": "data", "mountPath": DATA_DIR}],
-                    "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}},
-                    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-                }],
-                "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": NAME}}],
-            }}}},
-        {"apiVersion": "v1", "kind": "Service", "metadata": meta,
-         "spec": {"selector": labels, "ports": [{"name": "s3", "port": PORT, "targetPort": PORT}]}},
-    ]
+    secret = {"access-key": access_key, "secret-key": secret_key}
+    return single_server(NAME, NAMESPACE, USER_ID, USER_ID, secret, "20Gi", {
+        "name": NAME, "image": images.reference("versitygw"),
+        "command": ["sh", "-c", f"mkdir -p {directories} && exec versitygw --port :{PORT} "
+                                f"--keep-alive --health /health posix {DATA_DIR}"],
+        "env": secret_env,
+        "ports": [{"name": "s3", "containerPort": PORT}],
+        "readinessProbe": {"httpGet": {"path": "/health", "port": PORT}, "periodSeconds": 2},
+        "volumeMounts": [{"name": "data", "mountPath": DATA_DIR}],
+        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}},
+    }, [], ("s3", PORT, PORT))
 
 
 def start(api: KubeApi, settings: Settings, state_dir: Path) -> None:
