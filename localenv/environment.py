@@ -480,9 +480,9 @@ class LocalEnvironment:
 
     # ----------------------------------------------------------------------------------- files
     def _save(self, state: dict) -> None:
+        """The daemons (prometheus-targets, other-line) read the state while `up` still writes it."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.state_file.write_text(json.dumps(state, indent=2))
-        self.state_file.chmod(0o600)
+        processes.write_atomically(self.state_file, json.dumps(state, indent=2), mode=0o600)
 
     def _load(self) -> dict:
         try:

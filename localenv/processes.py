@@ -27,6 +27,15 @@ def start(name: str, argv: Sequence[str], log_dir: Path, env: Optional[Mapping[s
     return process.pid
 
 
+def write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
+    """Replace ``path`` whole: a daemon reading it while it is written sees the old content or the new, never a
+    truncated file (a state file read as empty once killed the Prometheus target writer on a cold machine)."""
+    staged = path.with_suffix(".tmp")
+    staged.write_text(text)
+    staged.chmod(mode)
+    staged.replace(path)
+
+
 def alive(pid: int) -> bool:
     """Running, not a zombie (whoever the parent is: servers outlive the process that started them)."""
     stat = _stat_fields(Path(f"/proc/{pid}"))

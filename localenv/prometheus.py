@@ -89,9 +89,7 @@ def main() -> int:
         try:
             groups = scrape_targets(api.items(f"/api/v1/namespaces/{namespace}/pods"))
             if groups != written:
-                staged = targets.with_suffix(".tmp")
-                staged.write_text(json.dumps(groups, indent=1))
-                staged.replace(targets)  # Prometheus never reads half a file
+                processes.write_atomically(targets, json.dumps(groups, indent=1))  # Prometheus never reads half a file
                 written = groups
                 print(f"{time.strftime('%H:%M:%S')} {len(groups)} targets", flush=True)
         except Exception as error:  # the API server restarting: keep the last targets, try again
