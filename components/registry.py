@@ -32,6 +32,7 @@ DEBUG_PORT = 5001  # /debug/health and metrics, kept off the public port
 USER_ID = 1000
 DRAIN_SECONDS = 60  # a replaced pod finishes the transfers it has begun, for up to this long
 TERMINATION_GRACE_SECONDS = kube.PRE_STOP_SECONDS + DRAIN_SECONDS + 5  # then the kubelet kills it
+HUNG_GRACE_SECONDS = kube.PRE_STOP_SECONDS + 5  # a container failing its liveness probe has nothing to drain
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,8 @@ class Registry(pulumi.ComponentResource):
                         security_context=kube.container_security(),
                         readiness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=5),
                         lifecycle=kube.serve_until_unrouted(),
-                        liveness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=20, failure_threshold=6),
+                        liveness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=20, failure_threshold=6,
+                                                             termination_grace_period_seconds=HUNG_GRACE_SECONDS),
                     )]),
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[config_secret, signing.secret]),

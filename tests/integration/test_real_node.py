@@ -108,8 +108,12 @@ def test_limits_are_cgroups_and_keycloak_sizes_its_heap_from_its_limit(local_env
 
 def test_a_container_whose_liveness_probe_fails_is_restarted_and_logins_recover(local_env, env_json, user):
     """The registry frozen (SIGSTOP): its liveness probe times out until the kubelet kills and restarts the container
-    in the same pod; then a login and a registry request work again."""
+    in the same pod, within the probe's failures and its own short grace period (not the pod's drain-long one);
+    then a login and a registry request work again."""
     registry = next(r for r in env_json["registries"] if r["line"] == local_env.settings.registry.line)
+    probe = local_env.pods("registry")[0]["spec"]["containers"][0]["livenessProbe"]
+    restart_within = (probe["periodSeconds"] * probe["failureThreshold"] + probe["timeoutSeconds"]
+                      + probe["terminationGracePeriodSeconds"] + 30)  # 30: a probe's phase, the kill, a new container
     before = local_env.workload("registry")
     os.kill(before["pids"][0], signal.SIGSTOP)
     frozen = time.monotonic()
@@ -124,6 +128,7 @@ def test_a_container_whose_liveness_probe_fails_is_restarted_and_logins_recover(
     wait_until(lambda: local_env.workload("registry").get("ready"), 120, "the restarted registry ready")
     after = local_env.workload("registry")
     assert after["pod"] == before["pod"] and after["container_id"] != before["container_id"]
+    assert restarted < restart_within, (restarted, probe)
     token = token_for(env_json, user["username"], user["password"])
     assert registry_get(registry, token).status_code == 200
     report("liveness", {"restarted_after_s": round(restarted),

@@ -148,6 +148,8 @@ def test_a_replaced_pod_finishes_its_transfers_before_the_kubelet_kills_it(dev_r
     assert drain == f"{DRAIN_SECONDS}s"
     pod = dev_run.one("kubernetes:apps/v1:Deployment", "registry").inputs["spec"]["template"]["spec"]
     assert pod["terminationGracePeriodSeconds"] > PRE_STOP_SECONDS + DRAIN_SECONDS
+    # a hung container (failing its liveness probe) is killed without waiting for a drain it cannot do
+    assert PRE_STOP_SECONDS < pod["containers"][0]["livenessProbe"]["terminationGracePeriodSeconds"] < DRAIN_SECONDS
 
 
 def test_without_a_claim_pods_go_wherever_the_scheduler_likes():
